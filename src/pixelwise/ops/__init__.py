@@ -1,0 +1,27 @@
+"""Stateless tensor functions: the adaptive-filter engine and its uses. No nn.Module here."""
+
+from .adaptive_filter import adaptive_conv, pixel_filter
+from .pac import pac_conv2d, pac_conv_transpose2d, pac_pool2d
+from .pac_kernel import pac_kernel, tap_validity_mask
+
+__all__ = [
+    "adaptive_conv",
+    "pixel_filter",
+    "pac_kernel",
+    "tap_validity_mask",
+    "pac_conv2d",
+    "pac_conv_transpose2d",
+    "pac_pool2d",
+]
+
+from .bilateral import bilateral_filter, joint_bilateral_filter, joint_bilateral_upsample  # noqa: E402
+from .filter_flow import apply_pixel_filters  # noqa: E402
+from .sac import sac_conv2d  # noqa: E402
+
+__all__ += [
+    "bilateral_filter",
+    "joint_bilateral_filter",
+    "joint_bilateral_upsample",
+    "apply_pixel_filters",
+    "sac_conv2d",
+]
