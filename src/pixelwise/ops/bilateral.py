@@ -17,7 +17,8 @@ def _spatial_gaussian(offsets_h, offsets_w, sigma, like):
     """``exp(-(dy^2 + dx^2) / (2 sigma^2))`` over the taps, shaped ``(1, 1, T, 1, 1)``."""
     dy = torch.as_tensor(offsets_h, dtype=like.dtype, device=like.device).view(-1, 1)
     dx = torch.as_tensor(offsets_w, dtype=like.dtype, device=like.device).view(1, -1)
-    return torch.exp(-(dy**2 + dx**2) / (2.0 * float(sigma) ** 2)).reshape(1, 1, -1, 1, 1)
+    sigma = sigma.to(like.dtype) if isinstance(sigma, torch.Tensor) else float(sigma)  # tensor: learnable
+    return torch.exp(-(dy**2 + dx**2) / (2.0 * sigma**2)).reshape(1, 1, -1, 1, 1)
 
 
 def _check_sigmas(sigma_space, sigma_color):

@@ -1,0 +1,1 @@
+"""Benchmarks shipped with the product: ``pixelwise bench <suite>``."""

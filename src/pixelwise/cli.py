@@ -1,0 +1,84 @@
+"""The ``pixelwise`` command line: ``pixelwise bench ops`` (more tasks arrive as subcommands)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import __version__
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _cmd_bench_ops(args) -> int:
+    from .bench import ops
+
+    if args.kernel_size % 2 == 0:
+        print(f"pixelwise bench ops: --kernel-size must be odd, got {args.kernel_size}", file=sys.stderr)
+        return 2
+    quiet = args.quiet or not sys.stderr.isatty()
+    report = ops.run(sizes=args.sizes, channels=args.channels, kernel_size=args.kernel_size,
+                     guide_channels=args.guide_channels, repeats=args.repeats, threads=args.threads,
+                     memory=not args.no_memory, naive=not args.no_naive,
+                     progress=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    print(f"pixelwise {__version__} | torch {report.torch_version} | {report.threads} threads | "
+          f"B=1, {report.channels}->{report.channels} channels, k={report.kernel_size}, fp32, "
+          f"guide {report.guide_channels} channels")
+    print(report.table())
+    if args.json:
+        write_atomic(Path(args.json), report.to_json())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pixelwise", description="Pixel-level prediction with content-adaptive operators.")
+    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="benchmarks: ratios against standard PyTorch ops, measured in one run")
+    bench_sub = bench.add_subparsers(dest="suite", required=True)
+    ops = bench_sub.add_parser("ops", help="PAC / PAC^T / SAC against nn.Conv2d / nn.ConvTranspose2d, plus memory")
+    ops.add_argument("--sizes", type=_positive_int, nargs="+", default=[128, 256], help="square image sizes")
+    ops.add_argument("--channels", type=_positive_int, default=32)
+    ops.add_argument("--kernel-size", type=_positive_int, default=5)
+    ops.add_argument("--guide-channels", type=_positive_int, default=8)
+    ops.add_argument("--repeats", type=_positive_int, default=7, help="timed runs per op (median)")
+    ops.add_argument("--threads", type=_positive_int, default=2)
+    ops.add_argument("--json", help="also write the results to this JSON file")
+    ops.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    ops.add_argument("--no-naive", action="store_true", help="skip the naive unfold+einsum baseline")
+    ops.add_argument("--quiet", action="store_true", help="no progress messages")
+    ops.set_defaults(func=_cmd_bench_ops)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""nn.Module wrappers and blocks built on :mod:`pixelwise.ops`: parameters live here,
+arithmetic lives in ops."""
+
+from .bilateral import JointBilateralFilter, JointBilateralUpsample
+from .pac import PacConv2d, PacConvTranspose2d, PacPool2d
+from .sac import CAM, CBAM, SacConv2d, SqueezeExcitation
+
+__all__ = [
+    "PacConv2d",
+    "PacConvTranspose2d",
+    "PacPool2d",
+    "SacConv2d",
+    "SqueezeExcitation",
+    "CBAM",
+    "CAM",
+    "JointBilateralFilter",
+    "JointBilateralUpsample",
+]
