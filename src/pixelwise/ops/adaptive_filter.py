@@ -134,7 +134,8 @@ class _AdaptiveConv(torch.autograd.Function):
         g_xp = torch.zeros_like(xp) if need_x else None
         g_a = torch.empty_like(A) if need_a else None
         rows = _rows_per_chunk(C * T * wo)
-        buf = x.new_empty(min(rows, ho) * wo * C * T)
+        chunk = min(rows, ho) * wo * C * T
+        buf, g_buf = x.new_empty(chunk), x.new_empty(chunk)  # reused: fresh multi-MB tensors per chunk cost page faults
         for b in range(B):
             for r0 in range(0, ho, rows):
                 n = min(rows, ho - r0)
@@ -145,24 +146,26 @@ class _AdaptiveConv(torch.autograd.Function):
                     cols = cols.permute(0, 2, 3, 1).reshape(n * wo, G, T * cg).transpose(0, 1)
                     g_w.baddbmm_(g.transpose(1, 2), cols)
                 if need_x or need_a:
-                    g_cols = torch.bmm(g, wmat)  # (G, pixels, T * Cg)
+                    g_cols = g_buf[: n * wo * C * T].view(G, n * wo, T * cg)
+                    torch.bmm(g, wmat, out=g_cols)
                     g_cols = g_cols.view(G, n, wo, kh, kw, cg).permute(1, 2, 0, 3, 4, 5)
                     a = _tap_modulation(A[b], ksize, r0, n, G)
                     if need_a:
                         win = _windows_nhwc(xp[b], ksize, stride, dilation, wo, r0, n, G)
-                        prod = g_cols * win  # (n, Wo, G, kh, kw, Cg)
+                        prod = buf[: win.numel()].view(n, wo, G, kh, kw, cg)
+                        torch.mul(g_cols, win, out=prod)
                         if A.shape[1] == 1:
                             g_a[b, 0, :, r0 : r0 + n].copy_(prod.sum((2, 5)).reshape(n, wo, T).permute(2, 0, 1))
                         else:
                             g_a[b, :, :, r0 : r0 + n].copy_(prod.permute(2, 5, 3, 4, 0, 1).reshape(C, T, n, wo))
                     if need_x:
-                        g_mod = g_cols * a
+                        g_cols.mul_(a)
                         g_win = _windows_nhwc(g_xp[b], ksize, stride, dilation, wo, r0, n, G)
                         # Windows overlap, so the scatter-add goes one tap at a time (within one
                         # tap the positions are distinct, so each in-place add is well defined).
                         for i in range(kh):
                             for j in range(kw):
-                                g_win[:, :, :, i, j].add_(g_mod[:, :, :, i, j])
+                                g_win[:, :, :, i, j].add_(g_cols[:, :, :, i, j])
         g_x = _unpad_grad(g_xp.permute(0, 3, 1, 2), padding, (H, W)) if need_x else None
         g_w = g_w.view(cout, kh, kw, cg).permute(0, 3, 1, 2).contiguous() if need_w else None
         return g_x, g_a, g_w, None, None, None, None
