@@ -338,9 +338,9 @@ def test_pac_conv_transpose2d_precomputed_kernel_equals_guide(s, p, op):
 
 
 def test_pac_conv_transpose2d_normalized_constant_input_stays_constant():
-    # Normalised PAC^T with a single-tap-sum weight: every output pixel reached by at least one
-    # sample is a convex combination of the input -> a constant input gives that constant times
-    # the weight where the weight is uniform.
+    # Normalised PAC^T with an all-ones weight: every output pixel is a convex combination of the
+    # input samples that reach it (all pixels are reached here), so a constant input stays constant
+    # whatever the guide.
     x = torch.full((1, 1, 4, 5), 2.5, dtype=D64)
     w = torch.ones(1, 1, 5, 5, dtype=D64)
     guide = rand(1, 3, 8, 10, seed=61)
@@ -427,6 +427,8 @@ def test_pac_conv2d_gradcheck_shared_groups_dilation():
     ws = rand(1, 1, 3, 3, seed=77).requires_grad_()
     _gradcheck(lambda x, w, g: pac_conv2d(x, w, None, 1, 2, 2, 2, guide=g, normalize=True), (x, w, guide))
     _gradcheck(lambda x, w, g: pac_conv2d(x, w, None, 1, 1, 1, guide=g, shared_filters=True), (x, ws, guide))
+    guide_cw = rand(1, 4, 6, 5, seed=87, scale=0.6).requires_grad_()
+    _gradcheck(lambda x, w, g: pac_conv2d(x, w, None, 2, 1, 1, 2, guide=g, channel_wise=True), (x, w, guide_cw))
 
 
 @pytest.mark.parametrize("kernel_type,normalize", [("gaussian", False), ("gaussian", True), ("inverse", True)])
@@ -445,6 +447,18 @@ def test_pac_conv_transpose2d_gradcheck(kernel_type, normalize):
         return pac_conv_transpose2d(x, w, b, 2, 1, 1, guide=guide, **opts)
 
     _gradcheck(fn, (x, w, b, guide, alpha, lam))
+
+
+@pytest.mark.parametrize("k,s,p,d,op", [(3, 3, 1, 1, 0), (3, 3, 1, 2, 2), (5, 3, 3, 2, 1), (3, 2, 2, 2, 1)])
+def test_pac_conv_transpose2d_gradcheck_phases(k, s, p, d, op):
+    # stride 3 and dilation 2: phases whose stride-1 correlation crops the input (negative padding)
+    # or reads it at an input dilation > 1; with groups and a channel-wise kernel.
+    x = rand(1, 4, 3, 3, seed=88).requires_grad_()
+    w = rand(4, 1, k, k, seed=89).requires_grad_()
+    Ho = (3 - 1) * s - 2 * p + d * (k - 1) + op + 1
+    guide = rand(1, 4, Ho, Ho, seed=90, scale=0.6).requires_grad_()
+    _gradcheck(lambda x, w, g: pac_conv_transpose2d(x, w, None, s, p, op, 2, d, guide=g, channel_wise=True,
+                                                    normalize=True), (x, w, guide), fast_mode=True)
 
 
 @pytest.mark.parametrize("kernel_type,normalize", [("gaussian", False), ("gaussian", True), ("inverse", False)])

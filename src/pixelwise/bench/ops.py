@@ -2,14 +2,14 @@
 
 Every figure is a ratio measured in one process: the op and its reference run interleaved
 (A, B, A, B, ...) and the medians are compared, so machine-wide slowdowns hit both sides.
-Peak memory is measured in a fresh subprocess per case (high-water RSS above the set-up).
+Peak memory is measured in a fresh subprocess per case: the peak RSS of one forward+backward
+above the RSS before it (Linux ``/proc``).
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import resource
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -190,12 +190,22 @@ def _peak_worker(case, size, channels, kernel_size, guide_channels, threads, que
         y.sum().backward()
 
     run()  # warm up allocator and oneDNN primitive caches before reading the baseline
-    with open("/proc/self/statm") as fh:
-        base = int(fh.read().split()[1]) * resource.getpagesize()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    x.grad = f.grad = None
+    for prm in layer.parameters():
+        prm.grad = None
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # Linux: reset the peak-RSS mark (VmHWM) to the current RSS
+    base = _status_kb("VmRSS")
     run()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    queue.put(max(after, before) - base)
+    queue.put((_status_kb("VmHWM") - base) * 1024)
+
+
+def _status_kb(field_name: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field_name}")
 
 
 def peak_memory_mb(case, size, report: Report) -> float:
