@@ -53,6 +53,13 @@ def _check_zeros(padding_mode):
         raise ValueError(f"padding_mode must be 'zeros' for PAC layers (masked taps are zero), got {padding_mode!r}")
 
 
+def _check_shared(in_channels, out_channels, groups):
+    """One shared filter per channel needs as many outputs as inputs and no grouping."""
+    if in_channels != out_channels or groups != 1:
+        raise ValueError(f"shared_filters=True needs in_channels == out_channels and groups == 1, got "
+                         f"{in_channels}, {out_channels}, groups={groups}")
+
+
 class PacConv2d(nn.Conv2d, _KernelOptions):
     """Pixel-adaptive convolution layer (see :func:`pixelwise.ops.pac_conv2d`).
 
@@ -80,11 +87,9 @@ class PacConv2d(nn.Conv2d, _KernelOptions):
                                   learnable_kernel, device, dtype)
         self.shared_filters = bool(shared_filters)
         if self.shared_filters:
-            if in_channels != out_channels or groups != 1:
-                raise ValueError(f"shared_filters=True needs in_channels == out_channels and groups == 1, got "
-                                 f"{in_channels}, {out_channels}, groups={groups}")
-            self.weight = nn.Parameter(torch.full((1, 1, *self.kernel_size), 1.0 / (self.kernel_size[0] * self.kernel_size[1]),
-                                                  device=device, dtype=dtype))
+            _check_shared(in_channels, out_channels, groups)
+            taps = self.kernel_size[0] * self.kernel_size[1]
+            self.weight = nn.Parameter(torch.full((1, 1, *self.kernel_size), 1.0 / taps, device=device, dtype=dtype))
 
     def compute_kernel(self, guide: torch.Tensor) -> torch.Tensor:
         """The ``(B, 1|C, k*k, Ho, Wo)`` adapting kernel for ``guide`` (reusable across layers)."""
@@ -125,9 +130,7 @@ class PacConvTranspose2d(nn.ConvTranspose2d, _KernelOptions):
                                   learnable_kernel, device, dtype)
         self.shared_filters = bool(shared_filters)
         if self.shared_filters:
-            if in_channels != out_channels or groups != 1:
-                raise ValueError(f"shared_filters=True needs in_channels == out_channels and groups == 1, got "
-                                 f"{in_channels}, {out_channels}, groups={groups}")
+            _check_shared(in_channels, out_channels, groups)
             self.weight = nn.Parameter(torch.ones(1, 1, *self.kernel_size, device=device, dtype=dtype))
 
     def compute_kernel(self, guide: torch.Tensor) -> torch.Tensor:
