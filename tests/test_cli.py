@@ -5,7 +5,8 @@ import sys
 import pytest
 
 import pixelwise
-from pixelwise.cli import main, write_atomic
+from pixelwise.atomic import write_text_atomic as write_atomic
+from pixelwise.cli import main
 
 
 def test_version_and_help(capsys):

@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from . import __version__
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from .atomic import write_text_atomic
 
 
 def _positive_int(text: str) -> int:
@@ -48,7 +33,7 @@ def _cmd_bench_ops(args) -> int:
           f"guide {report.guide_channels} channels")
     print(report.table())
     if args.json:
-        write_atomic(Path(args.json), report.to_json())
+        write_text_atomic(Path(args.json), report.to_json())
         print(f"wrote {args.json}")
     return 0
 
