@@ -1,1 +1,30 @@
-"""report"""
+"""Figures and run reports: colour-coded prediction maps and a self-contained HTML report."""
+
+from pixelwise.report.colormap import (
+    INVALID_FLOW_RGB,
+    INVALID_RGB,
+    colorize_error,
+    colorize_flow,
+    colorize_scalar,
+    flow_color_wheel,
+    flow_wheel_legend,
+    save_png,
+    to_png_bytes,
+)
+from pixelwise.report.html import Figure, Section, format_cell, write_report
+
+__all__ = [
+    "INVALID_FLOW_RGB",
+    "INVALID_RGB",
+    "colorize_error",
+    "colorize_flow",
+    "colorize_scalar",
+    "flow_color_wheel",
+    "flow_wheel_legend",
+    "save_png",
+    "to_png_bytes",
+    "Figure",
+    "Section",
+    "format_cell",
+    "write_report",
+]

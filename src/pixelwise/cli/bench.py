@@ -1,24 +1,17 @@
-"""The ``pixelwise`` command line: ``pixelwise bench ops`` (more tasks arrive as subcommands)."""
+"""``pixelwise bench ops|upsample``: benchmarks that report ratios measured in one run."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
-from .atomic import write_text_atomic
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+from .. import __version__
+from ..atomic import write_text_atomic
+from ._common import positive_int as _positive_int
 
 
 def _cmd_bench_ops(args) -> int:
-    from .bench import ops
+    from ..bench import ops
 
     if args.kernel_size % 2 == 0:
         print(f"pixelwise bench ops: --kernel-size must be odd, got {args.kernel_size}", file=sys.stderr)
@@ -38,11 +31,7 @@ def _cmd_bench_ops(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelwise", description="Pixel-level prediction with content-adaptive operators.")
-    parser.add_argument("--version", action="version", version=f"pixelwise {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_parser(sub) -> None:
     bench = sub.add_parser("bench", help="benchmarks: ratios against standard PyTorch ops, measured in one run")
     bench_sub = bench.add_subparsers(dest="suite", required=True)
     ops = bench_sub.add_parser("ops", help="PAC / PAC^T / SAC against nn.Conv2d / nn.ConvTranspose2d, plus memory")
@@ -57,13 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--no-naive", action="store_true", help="skip the naive unfold+einsum baseline")
     ops.add_argument("--quiet", action="store_true", help="no progress messages")
     ops.set_defaults(func=_cmd_bench_ops)
-    return parser
+
+    ups = bench_sub.add_parser("upsample", help="inference time of the PAC upsampler against DJF on one guide")
+    ups.add_argument("--size", type=_positive_int, default=512, help="square guide side (multiple of the factor)")
+    ups.add_argument("--factor", type=_positive_int, default=8)
+    ups.add_argument("--repeats", type=_positive_int, default=5)
+    ups.add_argument("--threads", type=_positive_int, default=2)
+    ups.add_argument("--json", help="also write the results to this JSON file")
+    ups.set_defaults(func=_cmd_bench_upsample)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+def _cmd_bench_upsample(args) -> int:
+    from ..bench import upsample
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    report = upsample.run(size=args.size, factor=args.factor, repeats=args.repeats, threads=args.threads)
+    print(report.table())
+    if args.json:
+        write_text_atomic(Path(args.json), report.to_json())
+        print(f"wrote {args.json}")
+    return 0

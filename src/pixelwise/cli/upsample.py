@@ -1,0 +1,136 @@
+"""``pixelwise upsample train|eval|predict``: guided depth / flow upsampling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..atomic import write_text_atomic
+from ._common import info, positive_int
+
+
+def add_parser(sub) -> None:
+    ups = sub.add_parser("upsample", help="guided (joint) upsampling of depth or flow with an RGB guide")
+    ups_sub = ups.add_subparsers(dest="action", required=True)
+
+    tr = ups_sub.add_parser("train", help="train a model (JBU: grid-search its bandwidths) into a run folder")
+    tr.add_argument("--model", default=None, help="pac_upsampler, pac_upsampler_lite, djf or jbu")
+    tr.add_argument("--factor", type=positive_int, default=None)
+    tr.add_argument("--kind", choices=("depth", "flow"), default=None)
+    tr.add_argument("--data", default=None, help="synthetic (default), middlebury:<root>, nyu:<file.mat>, "
+                                                  "sintel:<root>, folder:<root>")
+    tr.add_argument("--out", required=True, help="run folder (config, log.jsonl, checkpoints, model)")
+    tr.add_argument("--config", help="YAML file of settings (see `pixelwise upsample train --print-config`)")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one setting, e.g. --set train.optimizer.lr=3e-4 (repeatable)")
+    tr.add_argument("--steps", type=positive_int, help="shortcut for --set train.steps=N")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    tr.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit")
+    tr.add_argument("--quiet", action="store_true")
+    tr.set_defaults(func=_train)
+
+    ev = ups_sub.add_parser("eval", help="metrics.json and report.html comparing methods side by side")
+    ev.add_argument("--model", action="append", required=True,
+                    help="bicubic, bilinear, jbu, or a trained run folder / checkpoint (repeatable)")
+    ev.add_argument("--factor", type=positive_int, default=8)
+    ev.add_argument("--kind", choices=("depth", "flow"), default="depth")
+    ev.add_argument("--data", default=None, help="default: motorcycle (depth), synthetic (flow)")
+    ev.add_argument("--target-scale", type=float, default=1000.0, help="16-bit PNG targets: value = png / scale")
+    ev.add_argument("--out", required=True, help="folder for metrics.json and report.html")
+    ev.set_defaults(func=_eval)
+
+    pr = ups_sub.add_parser("predict", help="upsample one low-res map with its guide image")
+    pr.add_argument("--model", required=True, help="bicubic, bilinear, jbu, or a trained run folder / checkpoint")
+    pr.add_argument("--factor", type=positive_int, default=None, help="default: the checkpoint's factor (8 for names)")
+    pr.add_argument("--kind", choices=("depth", "flow"), default=None)
+    pr.add_argument("--image", required=True, help="high-resolution guide image")
+    pr.add_argument("--target", required=True, help="low-resolution map: .npy, .pfm, .flo or 16-bit .png")
+    pr.add_argument("--target-scale", type=float, default=1000.0, help="16-bit PNG: value = png / scale")
+    pr.add_argument("--out", required=True, help="output map: .npy, .pfm, .flo or 16-bit .png (by suffix)")
+    pr.set_defaults(func=_predict)
+
+
+def _train(args) -> int:
+    from ..engine import config_to_dict, load_config
+    from ..tasks.upsample import UpsampleConfig, train_upsampler
+    import yaml
+
+    overrides = list(args.overrides)
+    for key in ("model", "factor", "kind", "data"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.steps:
+        overrides.append(f"train.steps={args.steps}")
+    if args.quiet:
+        overrides.append("train.quiet=true")
+    config_path = args.config
+    run_dir = Path(args.out)
+    if args.resume and config_path is None and (run_dir / "config.yaml").exists():
+        config_path = run_dir / "config.yaml"  # resume with the settings the run started with
+    cfg = load_config(UpsampleConfig, config_path, overrides)
+    if args.print_config:
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        return 0
+    if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise ValueError(f"--out {run_dir}: already holds checkpoints; pass --resume to continue it or choose a new folder")
+    result = train_upsampler(cfg, run_dir, resume=args.resume, log=info)
+    if getattr(result, "interrupted", False):
+        info(f"interrupted; continue with: pixelwise upsample train --out {run_dir} --resume")
+        return 130
+    info(f"model written to {run_dir / 'model.safetensors'}")
+    return 0
+
+
+def _eval(args) -> int:
+    from ..tasks.upsample import evaluate, evaluation_pairs, load_method
+    from ..tasks.upsample_report import write_upsampling_report
+
+    data = args.data or ("motorcycle" if args.kind == "depth" else "synthetic")
+    methods = [load_method(spec, args.factor, args.kind) for spec in args.model]
+    labels = [label for label, _ in methods]
+    methods = [(label if labels.count(label) == 1 else f"{label} ({spec})", model)
+               for (label, model), spec in zip(methods, args.model)]
+    pairs = evaluation_pairs(data, args.factor, args.kind, args.target_scale)
+    results, predictions = evaluate(methods, pairs, args.kind)
+    out = Path(args.out)
+    write_text_atomic(out / "metrics.json", json.dumps({"data": data, "factor": args.factor, "kind": args.kind,
+                                                        "metrics": results}, indent=2))
+    report = write_upsampling_report(out / "report.html", title=f"pixelwise upsample eval: x{args.factor} {args.kind}",
+                                     summary=f"{len(pairs)} image(s) from {data}; metrics on valid pixels only.",
+                                     blocks=[{"factor": args.factor, "results": results, "pair": pairs[0],
+                                              "predictions": predictions}], kind=args.kind)
+    key = "epe" if args.kind == "flow" else "rmse"
+    for label, r in results.items():
+        print(f"{label:24s} {key} {r[key]:.4f}")
+    print(f"report: {report}")
+    return 0
+
+
+def _predict(args) -> int:
+    from ..data import formats
+    from ..report import colorize_flow, colorize_scalar, save_png
+    from ..tasks.upsample import PARAMETER_FREE, load_method, predict, read_prediction_inputs
+
+    factor, kind = args.factor, args.kind
+    if args.model not in PARAMETER_FREE:
+        from ..engine import load_checkpoint
+
+        path = Path(args.model)
+        meta = load_checkpoint(path / "model" if (path / "model.json").exists() else path).meta
+        mcfg = meta.get("model_config", {})
+        factor = factor or mcfg.get("factor")
+        kind = kind or mcfg.get("kind", "depth")
+    factor, kind = factor or 8, kind or "depth"
+    _, model = load_method(args.model, factor, kind)
+    image, target_lr = read_prediction_inputs(args.image, args.target, factor=factor, kind=kind,
+                                              target_scale=args.target_scale)
+    out = predict(model, image, target_lr).numpy()
+    out_path = Path(args.out)
+    array = out[0] if kind == "depth" else out.transpose(1, 2, 0)
+    formats.write_target(out_path, array, scale=args.target_scale)
+    colour = colorize_flow(array) if kind == "flow" else colorize_scalar(array)
+    colour_path = out_path.with_name(out_path.stem + "_color.png")
+    save_png(colour_path, colour)
+    print(f"wrote {out_path} ({array.shape[0]}x{array.shape[1]}) and {colour_path}")
+    return 0

@@ -1,0 +1,138 @@
+"""`pixelwise upsample train|eval|predict` and `pixelwise demo` end to end on tiny budgets."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pixelwise.cli import main
+from pixelwise.data import formats
+
+TINY = ["--set", "crop=32", "--set", "synthetic_length=8", "--set", "val_size=2", "--set", "train.batch_size=2",
+        "--set", "train.ckpt_every=2", "--set", "train.log_every=1", "--set", "train.val_every=0", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "pac"
+    assert main(["upsample", "train", "--model", "pac_upsampler_lite", "--factor", "4", "--steps", "3",
+                 "--out", str(run), *TINY]) == 0
+    return run
+
+
+def test_train_writes_a_complete_run(trained):
+    for name in ("config.yaml", "log.jsonl", "model.safetensors", "model.json"):
+        assert (trained / name).exists(), name
+    meta = json.loads((trained / "model.json").read_text())
+    assert meta["model_name"] == "pac_upsampler_lite" and meta["model_config"] == {"factor": 4, "kind": "depth"}
+    lines = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
+    assert any(line.get("split") == "train" and np.isfinite(line["loss"]) for line in lines)
+
+
+def test_train_refuses_to_overwrite_and_resumes(trained, capsys):
+    assert main(["upsample", "train", "--out", str(trained), "--steps", "3", *TINY]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    # resume picks the run's own config; asking for more steps continues from the checkpoint
+    assert main(["upsample", "train", "--out", str(trained), "--resume", "--set", "train.steps=4", "--quiet"]) == 0
+    assert json.loads((trained / "model.json").read_text())["step"] == 4
+
+
+def test_print_config_round_trips(capsys):
+    assert main(["upsample", "train", "--out", "unused", "--print-config", "--set", "train.optimizer.lr=0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "lr: 0.5" in out and "milestones:" in out
+
+
+def test_train_rejects_bad_settings(tmp_path, capsys):
+    assert main(["upsample", "train", "--out", str(tmp_path / "r"), "--set", "crop=30", "--factor", "4"]) == 2
+    assert "crop: 30 is not a multiple of factor 4" in capsys.readouterr().err
+    assert main(["upsample", "train", "--out", str(tmp_path / "r"), "--model", "bicubic"]) == 2
+    assert "nothing to train" in capsys.readouterr().err
+
+
+def test_jbu_search_saves_its_bandwidths(tmp_path):
+    run = tmp_path / "jbu"
+    assert main(["upsample", "train", "--model", "jbu", "--factor", "4", "--out", str(run), "--set", "crop=32",
+                 "--set", "val_size=2", "--quiet"]) == 0
+    meta = json.loads((run / "model.json").read_text())
+    assert {"kernel_size", "sigma_space", "sigma_color"} <= set(meta["model_config"])
+    assert len(meta["config"]["grid"]) == 20
+
+
+def test_eval_writes_metrics_and_report(trained, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert main(["upsample", "eval", "--model", "bicubic", "--model", str(trained), "--factor", "4",
+                 "--data", "synthetic", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(metrics) == {"bicubic", "pac_upsampler_lite"}
+    assert all(np.isfinite(m["rmse"]) and m["images"] == 8 for m in metrics.values())
+    html = (out / "report.html").read_text()
+    assert "pac_upsampler_lite" in html and "<table" in html and "data:image/png;base64" in html
+
+
+def test_eval_rejects_a_checkpoint_of_another_factor(trained, tmp_path, capsys):
+    assert main(["upsample", "eval", "--model", str(trained), "--factor", "8", "--data", "synthetic",
+                 "--out", str(tmp_path)]) == 2
+    assert "trained for factor 4" in capsys.readouterr().err
+
+
+def _write_inputs(tmp_path, factor=4, h=6, w=5):
+    rng = np.random.default_rng(0)
+    image = (rng.random((h * factor, w * factor, 3)) * 255).astype(np.uint8)
+    formats.write_png(tmp_path / "guide.png", image)
+    target = (rng.random((h, w)) * 3 + 1).astype(np.float32)
+    target[0, 0] = np.nan  # an invalid sample is filled, not propagated
+    formats.write_npy(tmp_path / "low.npy", target)
+    return tmp_path / "guide.png", tmp_path / "low.npy"
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".pfm", ".png"])
+def test_predict_writes_map_and_colour_image(trained, tmp_path, suffix):
+    guide, low = _write_inputs(tmp_path)
+    out = tmp_path / f"up{suffix}"
+    assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide), "--target", str(low),
+                 "--out", str(out)]) == 0
+    result = formats.read_target(out, scale=1000.0)
+    assert np.asarray(result).reshape(24, 20).shape == (24, 20)
+    assert np.isfinite(np.asarray(result, dtype=np.float64)).all()
+    assert (tmp_path / f"up_color.png").exists()
+
+
+def test_predict_bad_input_writes_nothing(trained, tmp_path, capsys):
+    guide, low = _write_inputs(tmp_path, h=6, w=5)
+    formats.write_npy(tmp_path / "wrong.npy", np.ones((7, 5), np.float32))
+    out = tmp_path / "up.npy"
+    assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide),
+                 "--target", str(tmp_path / "wrong.npy"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "guide.png" in err and "must be 28x20" in err
+    formats.write_npy(tmp_path / "invalid.npy", np.full((6, 5), np.nan, np.float32))
+    assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide),
+                 "--target", str(tmp_path / "invalid.npy"), "--out", str(out)]) == 2
+    assert "no valid sample" in capsys.readouterr().err
+    formats.write_npy(tmp_path / "flow.npy", np.ones((6, 5, 2), np.float32))
+    assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide),
+                 "--target", str(tmp_path / "flow.npy"), "--out", str(out)]) == 2
+    assert "needs 1 channel" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".up*"))
+
+
+def test_predict_with_a_parameter_free_model(tmp_path):
+    guide, low = _write_inputs(tmp_path)
+    assert main(["upsample", "predict", "--model", "jbu", "--factor", "4", "--image", str(guide),
+                 "--target", str(low), "--out", str(tmp_path / "jbu.pfm")]) == 0
+    assert formats.read_pfm(tmp_path / "jbu.pfm").shape == (24, 20)
+
+
+def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--steps", "2", "--quiet"]) == 0
+    assert "report:" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    for factor in ("x8", "x16"):
+        assert set(metrics["metrics"][factor]) == {"Bicubic", "JBU", "DJF", "PAC (lite)"}
+        assert all(np.isfinite(v["rmse"]) for v in metrics["metrics"][factor].values())
+    assert (out / "report.html").stat().st_size > 10_000
+    # a second run reuses the finished models instead of retraining
+    assert main(["demo", "--out", str(out), "--steps", "2", "--quiet"]) == 0
