@@ -1,4 +1,4 @@
-# The two set-up commands of the README: `make bench` (main job) and `make test`.
+# The two set-up commands of the README: `make demo` (main job) and `make test`.
 # Both create or reuse .venv and install everything. torch is pinned to the CPU wheel
 # here, before the package, so the package's torch range never pulls a CUDA build.
 PYTHON ?= python3
@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: install bench test test-slow clean
+.PHONY: install demo bench test test-slow clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+demo: $(STAMP)
+	$(BIN)/pixelwise demo --out runs/demo
+
 bench: $(STAMP)
 	$(BIN)/pixelwise bench ops --json runs/bench-ops.json
+	$(BIN)/pixelwise bench upsample --json runs/bench-upsample.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -136,3 +136,56 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     assert (out / "report.html").stat().st_size > 10_000
     # a second run reuses the finished models instead of retraining
     assert main(["demo", "--out", str(out), "--steps", "2", "--quiet"]) == 0
+
+
+def test_flow_model_trains_and_reports_epe(tmp_path, capsys):
+    run = tmp_path / "flow"
+    assert main(["upsample", "train", "--model", "pac_upsampler_lite", "--kind", "flow", "--factor", "4",
+                 "--steps", "2", "--out", str(run), *TINY]) == 0
+    out = tmp_path / "eval"
+    assert main(["upsample", "eval", "--kind", "flow", "--factor", "4", "--model", "bilinear", "--model", str(run),
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert all(np.isfinite(m["epe"]) and m["epe"] > 0 for m in metrics.values())
+    assert "epe" in capsys.readouterr().out
+
+
+def test_data_spec_errors():
+    from pixelwise.data.upsampling_sources import open_dataset
+
+    with pytest.raises(ValueError, match="unknown source 'kitti'"):
+        open_dataset("kitti:/x", "depth")
+    with pytest.raises(ValueError, match="holds flow maps, but the task kind is 'depth'"):
+        open_dataset("sintel:/x", "depth")
+    with pytest.raises(ValueError, match="needs a path"):
+        open_dataset("folder", "depth")
+
+
+def test_training_on_a_user_folder(tmp_path):
+    root = tmp_path / "data"
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        formats.write_png(root / "images" / f"s{i}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
+        depth = (rng.random((40, 40)) * 2000 + 500).astype(np.uint16)
+        depth[:3] = 0  # invalid rows
+        formats.write_png16(root / "targets" / f"s{i}.png", depth)
+    assert main(["upsample", "train", "--model", "djf", "--factor", "4", "--data", f"folder:{root}", "--steps", "2",
+                 "--out", str(tmp_path / "run"), *TINY]) == 0
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_upsample_train_under_torchrun(tmp_path):
+    """The same command under torchrun: two gloo ranks on loopback, rank 0 writes the run."""
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "pixelwise.cli", "upsample", "train", "--model", "pac_upsampler_lite", "--factor", "4", "--steps", "2",
+           "--out", str(run), *TINY]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run / "model.json").read_text())["step"] == 2

@@ -138,3 +138,42 @@ def test_bad_inputs_name_the_argument(name):
 def test_base_class_is_abstract():
     with pytest.raises(NotImplementedError):
         GuidedUpsampler(2)(torch.rand(1, 1, 2, 2), torch.rand(1, 3, 4, 4))
+
+
+def test_aligned_guide_sampling_looks_where_the_samples_came_from():
+    """Low-res sample q comes from high-res pixel s*q + (s-1)//2: every PAC^T must see the guide
+    of that pixel at the output position that stands for q."""
+    factor, shift = 8, 3
+    model = create_model("pac_upsampler_lite", factor=factor)
+    seen = []
+    for up in model.upconvs:
+        up.register_forward_pre_hook(lambda mod, args: seen.append(args[1].detach()))
+    qy, qx = 2, 3
+    guide = torch.zeros(1, 3, 6 * factor, 6 * factor)
+    guide[0, 0, factor * qy + shift, factor * qx + shift] = 1.0  # a red marker on sample (2, 3)
+    model(torch.rand(1, 1, 6, 6), guide)
+    for stage, g in enumerate(seen):  # output resolutions 12, 24, 48: sample q sits at 2^(stage+1) q
+        r = 2 ** (stage + 1)
+        channel0 = g[0, 0]
+        assert channel0.shape == (6 * r, 6 * r)
+        y, x = divmod(int(channel0.argmax()), channel0.shape[1])
+        assert (y, x) == (r * qy, r * qx), stage
+
+
+def test_colour_init_makes_kernels_bilateral_from_the_start():
+    model = create_model("pac_upsampler_lite", factor=8)
+    g = torch.rand(1, 3, 32, 32)
+    features = model.guidance((g - 0.45) / 0.25)
+    for s in range(3):  # first three channels of each slice: RGB / 0.1 up to a constant
+        diff = features[0, s * 12:s * 12 + 3] - g[0] / 0.1
+        torch.testing.assert_close(diff, diff.mean().expand_as(diff), atol=1e-4, rtol=0)
+    plain = create_model("pac_upsampler_lite", factor=8, guide_init_sigma=None)
+    assert plain.guidance(g).std() < 0.5 * features.std()
+
+
+def test_guide_sampling_option_is_checked():
+    with pytest.raises(ValueError, match="guide_sampling"):
+        create_model("pac_upsampler", factor=4, guide_sampling="nearest")
+    bilinear = create_model("pac_upsampler", factor=4, guide_sampling="bilinear")
+    x, g = _inputs(factor=4)
+    assert bilinear(x, g).shape == (2, 1, 20, 28)

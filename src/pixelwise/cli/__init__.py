@@ -23,7 +23,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:
         # Bad input is the user's to fix: one line naming the argument or file, no traceback.
         print(f"pixelwise: error: {exc}", file=sys.stderr)
         return 2

@@ -149,18 +149,20 @@ def read_pfm_header(path: PathLike) -> tuple[int, int, int]:
     return h, w, c
 
 
+def _check_payload(name: str, fmt: str, header: str, expected: int, found: int) -> None:
+    if found != expected:
+        what = "truncated" if found < expected else "extra bytes after the data"
+        raise FormatError(f"{name}: {fmt} payload size mismatch ({what}): header says {header}, "
+                          f"found {found} bytes")
+
+
 def read_pfm(path: PathLike) -> np.ndarray:
     """Read a PFM file: float32 (H, W) for "Pf", (H, W, 3) for "PF", first row = top."""
     data = _read_all(path)
     h, w, c, order, offset = _parse_pfm_header(path, data)
     expected = h * w * c * 4
     found = len(data) - offset
-    if found != expected:
-        what = "truncated" if found < expected else "extra bytes after the data"
-        raise FormatError(
-            f"{_name(path)}: PFM payload size mismatch ({what}): header says {w}x{h}x{c} "
-            f"float32 = {expected} bytes, found {found} bytes"
-        )
+    _check_payload(_name(path), "PFM", f"{w}x{h}x{c} float32 = {expected} bytes", expected, found)
     arr = np.frombuffer(data, dtype=order + "f4", count=h * w * c, offset=offset)
     arr = arr.reshape((h, w, c) if c == 3 else (h, w))
     return np.ascontiguousarray(arr[::-1]).astype(np.float32, copy=False)
@@ -228,12 +230,7 @@ def read_flo(path: PathLike) -> np.ndarray:
     h, w = _parse_flo_header(path, data[:12])
     expected = h * w * 2 * 4
     found = len(data) - 12
-    if found != expected:
-        what = "truncated" if found < expected else "extra bytes after the data"
-        raise FormatError(
-            f"{_name(path)}: .flo payload size mismatch ({what}): header says {w}x{h}x2 "
-            f"float32 = {expected} bytes, found {found} bytes"
-        )
+    _check_payload(_name(path), ".flo", f"{w}x{h}x2 float32 = {expected} bytes", expected, found)
     arr = np.frombuffer(data, "<f4", count=h * w * 2, offset=12).reshape(h, w, 2)
     return arr.astype(np.float32)  # native byte order, writable copy
 
@@ -443,12 +440,7 @@ def read_npy(path: PathLike) -> np.ndarray:
     offset = fh.tell()
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(data) - offset
-    if found != expected:
-        what = "truncated" if found < expected else "extra bytes after the data"
-        raise FormatError(
-            f"{name}: .npy payload size mismatch ({what}): header says shape {tuple(shape)} "
-            f"dtype {dtype} = {expected} bytes, found {found} bytes"
-        )
+    _check_payload(name, ".npy", f"shape {tuple(shape)} dtype {dtype} = {expected} bytes", expected, found)
     fh.seek(0)
     try:
         arr = np.load(fh, allow_pickle=False)

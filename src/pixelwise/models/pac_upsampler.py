@@ -6,11 +6,21 @@ PAC^T), and a decoder of x2 PAC^T layers followed by two convolutions. 5x5 filte
 ReLU after every layer except the final convolution and the guidance branch's last layer (its
 output is an embedding for the Gaussian kernel; a ReLU would throw away half its range).
 
-The intermediate PAC^T layers run below full resolution; the paper does not say how their
-guidance is obtained, so each slice is resized bilinearly to its PAC^T's output size.
+Two choices the paper leaves open, both about where the kernel looks (``guide_sampling``):
+- the x2 PAC^T chain places low-res sample ``q`` at high-res pixel ``s*q``, while the data put it
+  at ``s*q + (s-1)//2`` (nearest-neighbour downsampling, as JBU assumes). ``"aligned"`` (default)
+  runs the network on a guide shifted by ``(s-1)//2`` and shifts the result back, so each PAC^T
+  compares the guide at the pixels its samples really came from;
+- intermediate PAC^T layers run below full resolution: ``"aligned"`` takes each guidance slice at
+  exactly the pixels those outputs stand for (strided subsampling), ``"bilinear"`` resizes it
+  bilinearly (up to ``r/2`` pixels off the data at ``1/r`` resolution).
+
+Initialisation (``guide_init_sigma``): see :meth:`PacJointUpsampler._init_guidance_as_colour`.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 import torch.nn as nn
@@ -43,12 +53,16 @@ class PacJointUpsampler(GuidedUpsampler):
     """
 
     def __init__(self, factor: int = 8, kind: str = "depth", variant: str = "standard", *,
-                 normalize: bool = True, residual: bool = True):
+                 normalize: bool = True, residual: bool = True, guide_sampling: str = "aligned",
+                 guide_init_sigma: float | None = 0.1):
         super().__init__(factor, kind, normalize=normalize, residual=residual)
         if (variant, factor) not in ARCHITECTURES:
             raise ValueError(f"pac_upsampler: no Table 5 architecture for variant={variant!r}, factor={factor}; "
                              f"factors 4, 8, 16 and variants 'standard', 'lite' exist")
         self.variant = variant
+        if guide_sampling not in ("aligned", "bilinear"):
+            raise ValueError(f"guide_sampling: expected 'aligned' or 'bilinear', got {guide_sampling!r}")
+        self.guide_sampling = guide_sampling
         arch = ARCHITECTURES[(variant, factor)]
         channels = KINDS[kind]
         n_pac = len(arch["pac"])
@@ -66,17 +80,53 @@ class PacJointUpsampler(GuidedUpsampler):
         self.head = nn.Sequential(conv5(in_ch, arch["conv"]), nn.ReLU(inplace=True), conv5(arch["conv"], channels))
         if residual:
             zero_init(self.head[-1])
+        if guide_init_sigma is not None:
+            self._init_guidance_as_colour(guide_init_sigma)
+
+    @torch.no_grad()
+    def _init_guidance_as_colour(self, sigma: float) -> None:
+        """Start every PAC^T kernel as a colour bilateral kernel of bandwidth ``sigma`` (RGB units).
+
+        With PyTorch's default init the guidance features come out ~20x too small, so K = 1
+        everywhere and PAC^T starts as a plain transposed convolution that must first learn to
+        see edges. Here the first three channels of each guidance slice start as the RGB value
+        divided by ``sigma`` (carried through the two ReLU layers with a positive offset); the
+        other channels keep their random init and learn from there. Parameter counts unchanged.
+        """
+        convs = [m for m in self.guidance if isinstance(m, nn.Conv2d)]
+        offset = 1.0 / GUIDE_STD  # normalised RGB lies above -0.45/0.25 > -offset: ReLU keeps it
+        centre = convs[0].kernel_size[0] // 2
+        for i, conv in enumerate(convs):
+            last = i == len(convs) - 1
+            outs = [s * self.slice_channels + c for s in range(len(self.upconvs)) for c in range(3)] if last else range(3)
+            for o, c in zip(outs, itertools.cycle(range(3))):
+                conv.weight[o].zero_()
+                scale = GUIDE_STD / sigma if last else 1.0
+                conv.weight[o, c, centre, centre] = scale
+                conv.bias[o] = -offset * scale if last else (offset if i == 0 else 0.0)
 
     def predict(self, x, guide, base):
+        shift = (self.factor - 1) // 2 if self.guide_sampling == "aligned" else 0
+        if shift:
+            # Low-res sample q lies at high-res pixel s*q + shift, but the x2 PAC^T chain puts it at
+            # s*q: work on a guide shifted by -shift and shift the result back.
+            guide = F.pad(guide, (0, shift, 0, shift), mode="replicate")[..., shift:, shift:]
         features = self.encoder(x)
         guide_features = self.guidance((guide - GUIDE_MEAN) / GUIDE_STD)
         slices = guide_features.split(self.slice_channels, dim=1)
         for upconv, g in zip(self.upconvs, slices):
             size = (features.shape[2] * 2, features.shape[3] * 2)
             if g.shape[2:] != size:
-                g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
+                if self.guide_sampling == "aligned":
+                    step = g.shape[2] // size[0]  # output sample j of this PAC^T sits at pixel step*j
+                    g = g[..., ::step, ::step]
+                else:
+                    g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
             features = torch.relu(upconv(features, g))
-        return self.head(features)
+        out = self.head(features)
+        if shift:
+            out = F.pad(out, (shift, 0, shift, 0), mode="replicate")[..., :-shift, :-shift]
+        return out
 
 
 @register_model("pac_upsampler")

@@ -23,14 +23,14 @@ from .upsample_report import write_upsampling_report
 class DemoBudget:
     """How long each learned model trains. The defaults fit the demo in about 5 minutes on 2 cores."""
 
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 4
     lr: float = 1e-3  # 10x the paper's 1e-4: a few hundred steps instead of 5,500
     crop: dict = None  # factor -> square crop side
 
     def __post_init__(self):
         if self.crop is None:
-            self.crop = {8: 128, 16: 192}
+            self.crop = {8: 128, 16: 128}
 
     def train_config(self, seed: int, quiet: bool) -> TrainConfig:
         # Same shape of schedule as the paper (drops at 64% and 91% of training).
