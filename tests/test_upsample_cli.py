@@ -115,6 +115,10 @@ def test_predict_bad_input_writes_nothing(trained, tmp_path, capsys):
     assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide),
                  "--target", str(tmp_path / "flow.npy"), "--out", str(out)]) == 2
     assert "needs 1 channel" in capsys.readouterr().err
+    formats.write_npy(tmp_path / "empty.npy", np.ones((0, 5), np.float32))
+    assert main(["upsample", "predict", "--model", str(trained), "--image", str(guide),
+                 "--target", str(tmp_path / "empty.npy"), "--out", str(out)]) == 2
+    assert "empty map (0x5)" in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".up*"))
 
 

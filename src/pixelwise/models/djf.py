@@ -33,8 +33,10 @@ class DeepJointFilter(GuidedUpsampler):
             zero_init(self.fusion[-1])
 
     def predict(self, x, guide, base):
-        t = torch.relu(self.target_branch(base))
-        g = torch.relu(self.guide_branch((guide - GUIDE_MEAN) / GUIDE_STD))
+        # No ReLU on the two 1-channel branch outputs: it would throw away the negative half of
+        # the (zero-mean) target signal before the fusion network sees it.
+        t = self.target_branch(base)
+        g = self.guide_branch((guide - GUIDE_MEAN) / GUIDE_STD)
         return self.fusion(torch.cat([t, g], dim=1))
 
 

@@ -210,6 +210,8 @@ def read_prediction_inputs(image_path, target_path, *, factor: int, kind: str, t
         raise ValueError(f"{target_path}: a {kind} target needs {channels} channel(s), the file has {target.shape[-1]}")
     target = torch.from_numpy(np.ascontiguousarray(target)).permute(2, 0, 1)
     h, w = target.shape[1:]
+    if h == 0 or w == 0:
+        raise ValueError(f"{target_path}: empty map ({h}x{w})")
     if image.shape[1] != factor * h or image.shape[2] != factor * w:
         raise ValueError(f"{image_path}: guide is {image.shape[1]}x{image.shape[2]} but the target {target_path} is "
                          f"{h}x{w}; at factor {factor} the guide must be {factor * h}x{factor * w}")
