@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..atomic import write_text_atomic
 from ._common import info, positive_int
 
 
@@ -83,23 +81,10 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
-    from ..tasks.upsample import evaluate, evaluation_pairs, load_method
-    from ..tasks.upsample_report import write_upsampling_report
+    from ..tasks.upsample import run_evaluation
 
-    data = args.data or ("motorcycle" if args.kind == "depth" else "synthetic")
-    methods = [load_method(spec, args.factor, args.kind) for spec in args.model]
-    labels = [label for label, _ in methods]
-    methods = [(label if labels.count(label) == 1 else f"{label} ({spec})", model)
-               for (label, model), spec in zip(methods, args.model)]
-    pairs = evaluation_pairs(data, args.factor, args.kind, args.target_scale)
-    results, predictions = evaluate(methods, pairs, args.kind)
-    out = Path(args.out)
-    write_text_atomic(out / "metrics.json", json.dumps({"data": data, "factor": args.factor, "kind": args.kind,
-                                                        "metrics": results}, indent=2))
-    report = write_upsampling_report(out / "report.html", title=f"pixelwise upsample eval: x{args.factor} {args.kind}",
-                                     summary=f"{len(pairs)} image(s) from {data}; metrics on valid pixels only.",
-                                     blocks=[{"factor": args.factor, "results": results, "pair": pairs[0],
-                                              "predictions": predictions}], kind=args.kind)
+    results, report = run_evaluation(args.model, factor=args.factor, kind=args.kind, data=args.data,
+                                     out=Path(args.out), target_scale=args.target_scale)
     key = "epe" if args.kind == "flow" else "rmse"
     for label, r in results.items():
         print(f"{label:24s} {key} {r[key]:.4f}")
@@ -110,18 +95,9 @@ def _eval(args) -> int:
 def _predict(args) -> int:
     from ..data import formats
     from ..report import colorize_flow, colorize_scalar, save_png
-    from ..tasks.upsample import PARAMETER_FREE, load_method, predict, read_prediction_inputs
+    from ..tasks.upsample import load_method, method_geometry, predict, read_prediction_inputs
 
-    factor, kind = args.factor, args.kind
-    if args.model not in PARAMETER_FREE:
-        from ..engine import load_checkpoint
-
-        path = Path(args.model)
-        meta = load_checkpoint(path / "model" if (path / "model.json").exists() else path).meta
-        mcfg = meta.get("model_config", {})
-        factor = factor or mcfg.get("factor")
-        kind = kind or mcfg.get("kind", "depth")
-    factor, kind = factor or 8, kind or "depth"
+    factor, kind = method_geometry(args.model, args.factor, args.kind)
     _, model = load_method(args.model, factor, kind)
     image, target_lr = read_prediction_inputs(args.image, args.target, factor=factor, kind=kind,
                                               target_scale=args.target_scale)

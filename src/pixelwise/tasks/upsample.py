@@ -10,6 +10,7 @@ when the user has them.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,18 @@ def load_method(spec: str, factor: int, kind: str):
     return ckpt.meta.get("model_name", path.name), model
 
 
+def method_geometry(spec: str, factor: int | None, kind: str | None) -> tuple[int, str]:
+    """Factor and kind for ``spec``: as given, else from a checkpoint's sidecar, else x8 depth."""
+    if spec not in PARAMETER_FREE and (factor is None or kind is None):
+        from ..engine import load_checkpoint
+
+        path = Path(spec)
+        mcfg = load_checkpoint(path / "model" if (path / "model.json").exists() else path).model_config
+        factor = factor or mcfg.get("factor")
+        kind = kind or mcfg.get("kind", "depth")
+    return factor or 8, kind or "depth"
+
+
 def evaluation_pairs(spec: str, factor: int, kind: str, target_scale: float = 1000.0) -> list[dict]:
     data = open_dataset(spec, kind, split="test", synthetic_length=8, seed=VALIDATION_SEED + 1,
                         target_scale=target_scale)
@@ -192,6 +205,30 @@ def evaluate(methods: list[tuple[str, torch.nn.Module]], pairs: list[dict], kind
         results[label] = {key: float(np.mean(v)) for key, v in per_image.items()}
         results[label]["images"] = len(pairs)
     return results, predictions
+
+
+def run_evaluation(model_specs: list[str], *, factor: int, kind: str, data: str | None, out: Path,
+                   target_scale: float = 1000.0):
+    """Evaluate every method on ``data`` (default: the motorcycle for depth, generated scenes for
+    flow); write ``out/metrics.json`` and ``out/report.html``. Returns (results, report path)."""
+    from ..atomic import write_text_atomic
+    from .upsample_report import write_upsampling_report
+
+    data = data or ("motorcycle" if kind == "depth" else "synthetic")
+    methods = [load_method(spec, factor, kind) for spec in model_specs]
+    labels = [label for label, _ in methods]
+    methods = [(label if labels.count(label) == 1 else f"{label} ({spec})", model)
+               for (label, model), spec in zip(methods, model_specs)]
+    pairs = evaluation_pairs(data, factor, kind, target_scale)
+    results, predictions = evaluate(methods, pairs, kind)
+    out = Path(out)
+    write_text_atomic(out / "metrics.json", json.dumps({"data": data, "factor": factor, "kind": kind,
+                                                        "metrics": results}, indent=2))
+    report = write_upsampling_report(out / "report.html", title=f"pixelwise upsample eval: x{factor} {kind}",
+                                     summary=f"{len(pairs)} image(s) from {data}; metrics on valid pixels only.",
+                                     blocks=[{"factor": factor, "results": results, "pair": pairs[0],
+                                              "predictions": predictions}], kind=kind)
+    return results, report
 
 
 # ----------------------------------------------------------------------------------- prediction
