@@ -107,6 +107,19 @@ def test_lr_schedule_milestones(tmp_path):
     assert lrs == pytest.approx([0.1] * 3 + [0.05] * 3 + [0.025] * 2, rel=1e-12)
 
 
+def test_lr_warmup_and_exponential_decay_resume_exactly(tmp_path):
+    schedule = ScheduleConfig(milestones=[6], gamma=0.1, warmup_steps=3, decay_rate=0.5, decay_every=2)
+    want = [0.1 / 3, 0.2 / 3, 0.05, 0.05, 0.025, 0.025, 0.00125, 0.00125]
+    assert [0.1 * schedule.factor(n) for n in range(1, 9)] == pytest.approx(want, rel=1e-12)
+    config = cfg(steps=8, ckpt_every=4, optimizer=OptimizerConfig(name="sgd", lr=0.1), schedule=schedule)
+    run(tmp_path / "ref", config)
+    assert [r["lr"] for r in read_log(tmp_path / "ref")] == pytest.approx(want, rel=1e-12)
+    run(tmp_path / "cut", cfg(**{**config.__dict__, "steps": 4}))
+    run(tmp_path / "cut", config, resume=True)
+    assert [r["lr"] for r in read_log(tmp_path / "cut")] == pytest.approx(want, rel=1e-12)
+    assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+
+
 def test_grad_clipping_limits_the_update(tmp_path):
     def displacement(clip, sub):
         model = toy.make_model()

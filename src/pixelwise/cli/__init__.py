@@ -1,4 +1,4 @@
-"""The ``pixelwise`` command line: ``demo``, ``upsample train|eval|predict``, ``bench``."""
+"""The ``pixelwise`` command line: ``demo``, ``upsample`` and ``lidar`` (train|eval|predict), ``bench``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, demo, upsample
+from . import bench, demo, lidar, upsample
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo.add_parser(sub)
     upsample.add_parser(sub)
+    lidar.add_parser(sub)
     bench.add_parser(sub)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._common import info, positive_int
+from ._common import add_train_options, finish_training, info, positive_int, resolve_train_config
 
 
 def add_parser(sub) -> None:
@@ -17,14 +17,7 @@ def add_parser(sub) -> None:
     tr.add_argument("--kind", choices=("depth", "flow"), default=None)
     tr.add_argument("--data", default=None, help="synthetic (default), middlebury:<root>, nyu:<file.mat>, "
                                                   "sintel:<root>, folder:<root>")
-    tr.add_argument("--out", required=True, help="run folder (config, log.jsonl, checkpoints, model)")
-    tr.add_argument("--config", help="YAML file of settings (see `pixelwise upsample train --print-config`)")
-    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one setting, e.g. --set train.optimizer.lr=3e-4 (repeatable)")
-    tr.add_argument("--steps", type=positive_int, help="shortcut for --set train.steps=N")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    tr.add_argument("--print-config", action="store_true", help="print the resolved settings as YAML and exit")
-    tr.add_argument("--quiet", action="store_true")
+    add_train_options(tr, "upsample")
     tr.set_defaults(func=_train)
 
     ev = ups_sub.add_parser("eval", help="metrics.json and report.html comparing methods side by side")
@@ -49,35 +42,13 @@ def add_parser(sub) -> None:
 
 
 def _train(args) -> int:
-    from ..engine import config_to_dict, load_config
     from ..tasks.upsample import UpsampleConfig, train_upsampler
-    import yaml
 
-    overrides = list(args.overrides)
-    for key in ("model", "factor", "kind", "data"):
-        value = getattr(args, key)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    if args.steps:
-        overrides.append(f"train.steps={args.steps}")
-    if args.quiet:
-        overrides.append("train.quiet=true")
-    config_path = args.config
-    run_dir = Path(args.out)
-    if args.resume and config_path is None and (run_dir / "config.yaml").exists():
-        config_path = run_dir / "config.yaml"  # resume with the settings the run started with
-    cfg = load_config(UpsampleConfig, config_path, overrides)
-    if args.print_config:
-        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+    keys = {"model": "model", "factor": "factor", "kind": "kind", "data": "data"}
+    cfg = resolve_train_config(UpsampleConfig, args, keys)
+    if cfg is None:
         return 0
-    if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
-        raise ValueError(f"--out {run_dir}: already holds checkpoints; pass --resume to continue it or choose a new folder")
-    result = train_upsampler(cfg, run_dir, resume=args.resume, log=info)
-    if getattr(result, "interrupted", False):
-        info(f"interrupted; continue with: pixelwise upsample train --out {run_dir} --resume")
-        return 130
-    info(f"model written to {run_dir / 'model.safetensors'}")
-    return 0
+    return finish_training(train_upsampler(cfg, Path(args.out), resume=args.resume, log=info), args.out, "upsample")
 
 
 def _eval(args) -> int:

@@ -64,15 +64,34 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    """Step-wise learning-rate decay: after optimizer step ``m`` (for each m in ``milestones``)
-    the learning rate is multiplied by ``gamma``; step ``m + 1`` is the first to use it."""
+    """Learning-rate schedule, as a factor on ``optimizer.lr`` for optimizer step ``n`` (1-based):
+
+    * step decay: after step ``m`` (for each m in ``milestones``) the rate is multiplied by
+      ``gamma``; step ``m + 1`` is the first to use it;
+    * linear warm-up: steps ``1 .. warmup_steps`` use ``n / warmup_steps`` of the rate;
+    * exponential decay: ``decay_rate ** ((n - 1) // decay_every)`` (e.g. SqueezeSegV3's 0.99 per
+      epoch with ``decay_every`` = steps per epoch).
+    """
 
     milestones: list[int] = field(default_factory=list)
     gamma: float = 0.1
+    warmup_steps: int = 0
+    decay_rate: float = 1.0
+    decay_every: int = 1
 
     def __post_init__(self) -> None:
         _check(all(m > 0 for m in self.milestones), "milestones", f"must be positive steps, got {self.milestones}")
         _check(self.gamma > 0, "gamma", f"must be > 0, got {self.gamma}")
+        _check(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _check(0 < self.decay_rate <= 1, "decay_rate", f"must be in (0, 1], got {self.decay_rate}")
+        _check(self.decay_every >= 1, "decay_every", f"must be >= 1, got {self.decay_every}")
+
+    def factor(self, step: int) -> float:
+        """The learning-rate factor of 1-based optimizer step ``step``."""
+        f = self.gamma ** sum(step > m for m in self.milestones)
+        if self.warmup_steps and step <= self.warmup_steps:
+            f *= step / self.warmup_steps
+        return f * self.decay_rate ** ((step - 1) // self.decay_every)
 
 
 @dataclass

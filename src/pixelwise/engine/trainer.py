@@ -77,9 +77,28 @@ def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     raise ValueError(f"optimizer.name must be one of adam, adamw, sgd, got {cfg.name!r}")
 
 
+class _StepFactor:
+    """``LambdaLR`` factor for 0-based scheduler epoch ``e`` (= 1-based step ``e + 1``); a class,
+    not a closure, so its settings travel in the scheduler's ``state_dict``."""
+
+    def __init__(self, cfg: ScheduleConfig) -> None:
+        self.milestones, self.gamma = list(cfg.milestones), cfg.gamma
+        self.warmup_steps, self.decay_rate, self.decay_every = cfg.warmup_steps, cfg.decay_rate, cfg.decay_every
+
+    def __call__(self, epoch: int) -> float:
+        return ScheduleConfig(self.milestones, self.gamma, self.warmup_steps, self.decay_rate,
+                              self.decay_every).factor(epoch + 1)
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig):
-    """MultiStepLR stepped once per optimizer step: milestone m means steps > m use lr*gamma."""
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    """A scheduler stepped once per optimizer step that applies :meth:`ScheduleConfig.factor`.
+
+    Plain step decay stays a ``MultiStepLR`` (so checkpoints of such runs resume as before);
+    warm-up or exponential decay use a ``LambdaLR``.
+    """
+    if cfg.warmup_steps == 0 and cfg.decay_rate == 1.0:
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _StepFactor(cfg))
 
 
 def move_to_device(obj: Any, device: torch.device) -> Any:

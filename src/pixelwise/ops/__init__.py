@@ -25,3 +25,7 @@ __all__ += [
     "apply_pixel_filters",
     "sac_conv2d",
 ]
+
+from .range_knn import knn_refine  # noqa: E402
+
+__all__ += ["knn_refine"]

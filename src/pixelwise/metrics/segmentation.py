@@ -1,0 +1,248 @@
+"""Semantic segmentation scores with the SemanticKITTI protocol (per-class IoU, mIoU, accuracy).
+
+The protocol is the one of the official ``iouEval`` evaluator:
+
+* the confusion matrix is accumulated over all points of all scans (not averaged per scan);
+* the rows **and** columns of ignored classes are zeroed: points whose ground truth is ignored
+  do not count, and neither do labelled points predicted as an ignored class (they are neither
+  a true positive nor a false negative of their class);
+* ``tp = diag``, ``fp = column sum - tp``, ``fn = row sum - tp`` (matrix indexed
+  ``[target, pred]``), ``iou = tp / (tp + fp + fn)`` with 0 when the denominator is 0;
+* mIoU is the mean over all non-ignored classes, *including* classes absent from the ground
+  truth (their IoU is 0, or 0 as well when nothing predicted them) -- so on a small sample the
+  official mIoU is pulled down by absent classes; :attr:`SegmentationScores.miou_present`
+  averages only over classes that occur in the ground truth;
+* accuracy ``= sum(tp) / (sum(tp) + sum(fp))`` over non-ignored classes, i.e. the fraction of
+  correctly labelled points among points with a non-ignored label *and* a non-ignored prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["ConfusionAccumulator", "SegmentationScores", "confusion_matrix", "segmentation_scores"]
+
+
+def _as_int_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"{name}: expected an integer array, got dtype {x.dtype}")
+        return torch.from_numpy(np.ascontiguousarray(x).astype(np.int64, copy=False))
+    if isinstance(x, torch.Tensor):
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"{name}: expected an integer tensor, got dtype {x.dtype}")
+        return x.long()
+    raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}")
+
+
+def _check_num_classes(num_classes) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return int(num_classes)
+
+
+def confusion_matrix(pred, target, num_classes: int) -> torch.Tensor:
+    """Confusion matrix ``[target, pred]`` (rows are the ground truth) of integer label arrays.
+
+    Args:
+        pred: predicted labels, any shape, torch tensor or numpy integer array.
+        target: ground-truth labels of the same shape.
+        num_classes: number of classes; every value must lie in ``[0, num_classes)``.
+
+    Returns:
+        ``(num_classes, num_classes)`` int64 tensor on the device of ``target`` (CPU for numpy),
+        ``M[t, p]`` = number of elements with target ``t`` predicted as ``p``.
+
+    Example:
+        >>> confusion_matrix(torch.tensor([0, 1, 1]), torch.tensor([0, 1, 0]), 2)
+        tensor([[1, 1],
+                [0, 1]])
+    """
+    n = _check_num_classes(num_classes)
+    p = _as_int_tensor(pred, "pred")
+    t = _as_int_tensor(target, "target")
+    if p.shape != t.shape:
+        raise ValueError(f"pred and target: shapes differ, {tuple(p.shape)} vs {tuple(t.shape)}")
+    p = p.to(t.device).reshape(-1)
+    t = t.reshape(-1)
+    for name, x in (("pred", p), ("target", t)):
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= n):
+            raise ValueError(f"{name}: values must lie in [0, num_classes={n}), got range "
+                             f"[{int(x.min())}, {int(x.max())}]")
+    return torch.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+
+def _nan_to_none(x: float):
+    return None if (x is None or not math.isfinite(x)) else float(x)
+
+
+@dataclass
+class SegmentationScores:
+    """Scores of one confusion matrix under the SemanticKITTI protocol.
+
+    Attributes:
+        iou: ``(num_classes,)`` float64 IoU per class; NaN for ignored classes.
+        miou: mean IoU over all non-ignored classes (absent classes count, as 0 or their IoU).
+        accuracy: correct points / points with non-ignored label and prediction.
+        present: ``(num_classes,)`` bool, the class has ground-truth points (in the matrix as
+            given, before ignored columns are zeroed).
+        miou_present: mean IoU over non-ignored classes present in the ground truth (NaN if none).
+        confusion: the ``(num_classes, num_classes)`` int64 matrix ``[target, pred]`` as given.
+        ignore: the ignored class ids.
+    """
+
+    iou: np.ndarray
+    miou: float
+    accuracy: float
+    present: np.ndarray
+    miou_present: float
+    confusion: np.ndarray
+    ignore: tuple[int, ...] = (0,)
+
+    def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
+        """A JSON-friendly dict: scalars, per-class IoU and presence by name (NaN -> ``None``)."""
+        n = self.iou.shape[0]
+        if class_names is None:
+            names = [str(c) for c in range(n)]
+        else:
+            names = [str(c) for c in class_names]
+            if len(names) != n:
+                raise ValueError(f"class_names: expected {n} names, got {len(names)}")
+            if len(set(names)) != n:
+                raise ValueError("class_names: names must be unique")
+        return {
+            "miou": _nan_to_none(self.miou),
+            "miou_present": _nan_to_none(self.miou_present),
+            "accuracy": _nan_to_none(self.accuracy),
+            "iou": {name: _nan_to_none(float(v)) for name, v in zip(names, self.iou)},
+            "present": {name: bool(p) for name, p in zip(names, self.present)},
+            "ignore": [names[c] for c in self.ignore],
+            "confusion": self.confusion.astype(np.int64).tolist(),
+        }
+
+
+def _check_ignore(ignore: Iterable[int], n: int) -> tuple[int, ...]:
+    out = []
+    for c in ignore:
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < n:
+            raise ValueError(f"ignore: class ids must be ints in [0, {n}), got {c!r}")
+        out.append(int(c))
+    out = tuple(sorted(set(out)))
+    if len(out) == n:
+        raise ValueError(f"ignore: every one of the {n} classes is ignored; nothing to score")
+    return out
+
+
+def segmentation_scores(confusion, ignore: Iterable[int] = (0,)) -> SegmentationScores:
+    """Per-class IoU, mIoU and accuracy from a ``[target, pred]`` confusion matrix.
+
+    Implements the SemanticKITTI ``iouEval`` protocol exactly (see the module docstring): the
+    rows and columns of ``ignore`` classes are zeroed first; ``iou = tp / (tp + fp + fn)`` (0 when
+    the denominator is 0); mIoU averages all non-ignored classes.
+
+    Args:
+        confusion: ``(C, C)`` non-negative integer matrix (torch or numpy), rows = ground truth.
+        ignore: class ids left out of every score (SemanticKITTI: ``(0,)``, "unlabeled").
+
+    Returns:
+        :class:`SegmentationScores`.
+
+    Example:
+        >>> m = torch.tensor([[5, 1, 0], [2, 3, 1], [0, 1, 4]])
+        >>> s = segmentation_scores(m, ignore=(0,))
+        >>> [round(float(x), 4) for x in s.iou[1:]], round(s.miou, 4), round(s.accuracy, 4)
+        ([0.6, 0.6667], 0.6333, 0.7778)
+    """
+    if isinstance(confusion, torch.Tensor):
+        conf = confusion.detach().cpu().numpy()
+    else:
+        conf = np.asarray(confusion)
+    if conf.ndim != 2 or conf.shape[0] != conf.shape[1] or conf.shape[0] < 1:
+        raise ValueError(f"confusion: expected a square (C, C) matrix, got shape {conf.shape}")
+    if not (np.issubdtype(conf.dtype, np.integer) or np.issubdtype(conf.dtype, np.floating)):
+        raise ValueError(f"confusion: expected a numeric matrix, got dtype {conf.dtype}")
+    if not np.all(np.isfinite(conf)) or np.any(conf < 0):
+        raise ValueError("confusion: entries must be finite and non-negative")
+    n = conf.shape[0]
+    ign = _check_ignore(ignore, n)
+    include = np.ones(n, dtype=bool)
+    include[list(ign)] = False
+
+    original = conf.astype(np.float64)
+    c = original.copy()
+    c[list(ign), :] = 0
+    c[:, list(ign)] = 0
+    tp = np.diag(c).copy()
+    fp = c.sum(axis=0) - tp
+    fn = c.sum(axis=1) - tp
+    denom = tp + fp + fn
+    iou = np.divide(tp, denom, out=np.zeros(n, dtype=np.float64), where=denom > 0)
+    iou[~include] = np.nan
+    miou = float(iou[include].mean())
+    total = tp[include].sum() + fp[include].sum()
+    accuracy = float(tp[include].sum() / total) if total > 0 else 0.0
+    present = original.sum(axis=1) > 0
+    sel = include & present
+    miou_present = float(iou[sel].mean()) if sel.any() else float("nan")
+    return SegmentationScores(iou=iou, miou=miou, accuracy=accuracy, present=present,
+                              miou_present=miou_present, confusion=conf.astype(np.int64), ignore=ign)
+
+
+class ConfusionAccumulator:
+    """Running ``[target, pred]`` confusion matrix over a dataset, mergeable across processes.
+
+    Args:
+        num_classes: number of classes.
+        ignore: class ids left out of the scores (the matrix itself counts everything).
+        device: where :attr:`matrix` lives (CPU by default; use the CUDA device for NCCL).
+
+    Attributes:
+        matrix: ``(num_classes, num_classes)`` int64 tensor; sum it over ranks with
+            ``torch.distributed.all_reduce(acc.matrix)`` or :meth:`all_reduce`.
+
+    Example:
+        >>> acc = ConfusionAccumulator(3)
+        >>> acc.update(torch.tensor([1, 2, 2]), torch.tensor([1, 2, 1]))
+        >>> acc.update(torch.tensor([0, 1]), torch.tensor([0, 1]))
+        >>> acc.scores().iou[1:].tolist()
+        [0.6666666666666666, 0.5]
+    """
+
+    def __init__(self, num_classes: int, ignore: Iterable[int] = (0,), device: torch.device | str | None = None):
+        self.num_classes = _check_num_classes(num_classes)
+        self.ignore = _check_ignore(ignore, self.num_classes)
+        self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long,
+                                  device=torch.device(device) if device is not None else None)
+
+    def update(self, pred, target) -> None:
+        """Add the points of one batch (any equal shapes; torch or numpy integer labels)."""
+        self.matrix += confusion_matrix(pred, target, self.num_classes).to(self.matrix.device)
+
+    def merge(self, other: ConfusionAccumulator) -> ConfusionAccumulator:
+        """Add another accumulator's counts into this one (same ``num_classes``); returns self."""
+        if not isinstance(other, ConfusionAccumulator) or other.num_classes != self.num_classes:
+            raise ValueError(f"other: expected a ConfusionAccumulator with num_classes={self.num_classes}")
+        self.matrix += other.matrix.to(self.matrix.device)
+        return self
+
+    def all_reduce(self, group=None) -> None:
+        """Sum :attr:`matrix` over the ranks of ``torch.distributed`` (no-op when not initialised).
+
+        Every rank must call it. With the NCCL backend the matrix must be on the rank's CUDA
+        device (pass ``device=`` at construction).
+        """
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(self.matrix, op=dist.ReduceOp.SUM, group=group)
+
+    def reset(self) -> None:
+        self.matrix.zero_()
+
+    def scores(self) -> SegmentationScores:
+        return segmentation_scores(self.matrix, ignore=self.ignore)

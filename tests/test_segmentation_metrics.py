@@ -1,0 +1,137 @@
+"""Confusion matrix, IoU / mIoU / accuracy under the SemanticKITTI protocol, accumulation."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pixelwise.metrics.segmentation import (
+    ConfusionAccumulator,
+    SegmentationScores,
+    confusion_matrix,
+    segmentation_scores,
+)
+
+# 12 points, 4 classes, class 0 ignored. Point 8 has target 0 (must not count at all, although
+# predicted 2); point 9 is labelled 1 but predicted 0 (dropped: not a false negative of class 1).
+TARGET = [1, 1, 1, 2, 2, 2, 3, 3, 0, 1, 2, 3]
+PRED = [1, 1, 2, 2, 2, 1, 3, 1, 2, 0, 3, 3]
+CONFUSION = [
+    [0, 0, 1, 0],
+    [1, 2, 1, 0],
+    [0, 1, 2, 1],
+    [0, 1, 0, 2],
+]
+
+
+def test_confusion_matrix_hand_computed():
+    m = confusion_matrix(torch.tensor(PRED), torch.tensor(TARGET), 4)
+    assert m.dtype == torch.long
+    assert m.tolist() == CONFUSION
+    # numpy inputs of any integer type and any (equal) shape
+    m2 = confusion_matrix(np.array(PRED, dtype=np.uint8).reshape(3, 4), np.array(TARGET, dtype=np.int32).reshape(3, 4), 4)
+    assert m2.tolist() == CONFUSION
+
+
+def test_scores_hand_computed():
+    s = segmentation_scores(torch.tensor(CONFUSION), ignore=(0,))
+    assert isinstance(s, SegmentationScores)
+    # after zeroing row/col 0: tp = 2,2,2; fp = 2,1,1; fn = 1,2,1
+    assert math.isnan(s.iou[0])
+    np.testing.assert_allclose(s.iou[1:], [0.4, 0.4, 0.5], rtol=0, atol=1e-15)
+    assert s.miou == pytest.approx(1.3 / 3, abs=1e-15)
+    assert s.accuracy == pytest.approx(0.6, abs=1e-15)
+    assert s.present.tolist() == [True, True, True, True]
+    assert s.miou_present == pytest.approx(1.3 / 3, abs=1e-15)
+    assert s.iou.dtype == np.float64
+    assert s.confusion.tolist() == CONFUSION
+
+
+def test_absent_class_counts_in_miou_not_in_miou_present():
+    m = np.zeros((5, 5), dtype=np.int64)
+    m[:4, :4] = CONFUSION
+    s = segmentation_scores(m)
+    assert s.iou[4] == 0.0 and not s.present[4]
+    assert s.miou == pytest.approx(1.3 / 4, abs=1e-15)
+    assert s.miou_present == pytest.approx(1.3 / 3, abs=1e-15)
+    # an absent class that is predicted has IoU 0 with a non-zero denominator; still 0
+    m[1, 4] = 3
+    s = segmentation_scores(m)
+    assert s.iou[4] == 0.0 and s.iou[1] == pytest.approx(2 / 8)
+
+
+def test_perfect_prediction():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 6, size=500)
+    t[t == 5] = 4  # class 5 never occurs
+    s = segmentation_scores(confusion_matrix(t, t, 6))
+    assert s.iou[1:5].tolist() == [1.0] * 4 and s.iou[5] == 0.0
+    assert s.accuracy == 1.0 and s.miou_present == 1.0 and s.miou == pytest.approx(4 / 5)
+
+
+def test_multiple_ignored_classes_and_to_dict():
+    s = segmentation_scores(np.array(CONFUSION), ignore=[0, 3])
+    assert math.isnan(s.iou[0]) and math.isnan(s.iou[3])
+    # remaining block [[2,1],[1,2]]: iou 2/4 each, acc 4/6
+    np.testing.assert_allclose(s.iou[1:3], [0.5, 0.5])
+    assert s.accuracy == pytest.approx(4 / 6)
+    d = s.to_dict(["unlabeled", "car", "road", "tree"])
+    assert d["iou"]["unlabeled"] is None and d["iou"]["car"] == pytest.approx(0.5)
+    assert d["ignore"] == ["unlabeled", "tree"]
+    json.loads(json.dumps(d, allow_nan=False))
+    assert set(s.to_dict()["iou"]) == {"0", "1", "2", "3"}
+    with pytest.raises(ValueError, match="class_names"):
+        s.to_dict(["a", "b"])
+
+
+def test_accumulator_over_chunks_equals_one_shot():
+    rng = np.random.default_rng(1)
+    t = torch.from_numpy(rng.integers(0, 7, size=1000))
+    p = torch.where(torch.from_numpy(rng.random(1000) < 0.7), t, torch.from_numpy(rng.integers(0, 7, size=1000)))
+    one = segmentation_scores(confusion_matrix(p, t, 7))
+    acc = ConfusionAccumulator(7)
+    for i in range(0, 1000, 137):
+        acc.update(p[i:i + 137], t[i:i + 137])
+    s = acc.scores()
+    assert torch.equal(acc.matrix, confusion_matrix(p, t, 7))
+    np.testing.assert_array_equal(s.iou, one.iou)
+    assert s.miou == one.miou and s.accuracy == one.accuracy
+    # merge (what an all-reduce of .matrix does across ranks)
+    a, b = ConfusionAccumulator(7), ConfusionAccumulator(7)
+    a.update(p[:400], t[:400])
+    b.update(p[400:].numpy(), t[400:].numpy())
+    assert torch.equal(a.merge(b).matrix, acc.matrix)
+    a.all_reduce()  # not distributed: no-op
+    assert torch.equal(a.matrix, acc.matrix)
+    acc.reset()
+    assert int(acc.matrix.sum()) == 0
+
+
+@pytest.mark.parametrize("pred,target,n,name", [
+    ([0, 4], [0, 1], 4, "pred"),
+    ([0, 1], [-1, 1], 4, "target"),
+    ([0, 1, 2], [0, 1], 4, "shape"),
+    ([0, 1], [0, 1], 0, "num_classes"),
+])
+def test_confusion_matrix_errors(pred, target, n, name):
+    with pytest.raises(ValueError, match=name):
+        confusion_matrix(torch.tensor(pred), torch.tensor(target), n)
+
+
+def test_input_type_errors():
+    with pytest.raises(ValueError, match="pred"):
+        confusion_matrix(torch.tensor([0.0, 1.0]), torch.tensor([0, 1]), 2)
+    with pytest.raises(ValueError, match="target"):
+        confusion_matrix(np.array([0, 1]), np.array([0.0, 1.0]), 2)
+    with pytest.raises(ValueError, match="confusion"):
+        segmentation_scores(np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="confusion"):
+        segmentation_scores(-np.ones((3, 3)))
+    with pytest.raises(ValueError, match="ignore"):
+        segmentation_scores(np.ones((3, 3)), ignore=(3,))
+    with pytest.raises(ValueError, match="ignore"):
+        segmentation_scores(np.ones((2, 2)), ignore=(0, 1))
+    with pytest.raises(ValueError, match="other"):
+        ConfusionAccumulator(3).merge(ConfusionAccumulator(4))
