@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# The real SemanticKITTI sample beside the checkout (if any) is where the LiDAR part is evaluated.
+KITTI  := $(wildcard ../shared/data/semantic-kitti)
+
 demo: $(STAMP)
-	$(BIN)/pixelwise demo --out runs/demo
+	$(BIN)/pixelwise demo --out runs/demo $(if $(KITTI),--lidar-scans $(KITTI))
 
 bench: $(STAMP)
 	$(BIN)/pixelwise bench ops --json runs/bench-ops.json
 	$(BIN)/pixelwise bench upsample --json runs/bench-upsample.json
+	$(BIN)/pixelwise bench lidar --json runs/bench-lidar.json $(if $(KITTI),--scan $(KITTI)/sequences/00/velodyne/000000.bin)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -1,4 +1,4 @@
-"""``pixelwise bench ops|upsample``: benchmarks that report ratios measured in one run."""
+"""``pixelwise bench ops|upsample|lidar``: benchmarks that report ratios measured in one run."""
 
 from __future__ import annotations
 
@@ -55,11 +55,34 @@ def add_parser(sub) -> None:
     ups.add_argument("--json", help="also write the results to this JSON file")
     ups.set_defaults(func=_cmd_bench_upsample)
 
+    lid = bench_sub.add_parser("lidar", help="SAC block variants vs plain block, SSGV3-21 vs plain backbone, kNN "
+                                             "and projection costs")
+    lid.add_argument("--scan", help="a SemanticKITTI .bin scan (default: a synthetic scan)")
+    lid.add_argument("--width", type=_positive_int, default=2048, help="range-image width for the network timing")
+    lid.add_argument("--repeats", type=_positive_int, default=5)
+    lid.add_argument("--threads", type=_positive_int, default=2)
+    lid.add_argument("--json", help="also write the results to this JSON file")
+    lid.set_defaults(func=_cmd_bench_lidar)
+
 
 def _cmd_bench_upsample(args) -> int:
     from ..bench import upsample
 
     report = upsample.run(size=args.size, factor=args.factor, repeats=args.repeats, threads=args.threads)
+    print(report.table())
+    if args.json:
+        write_text_atomic(Path(args.json), report.to_json())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_bench_lidar(args) -> int:
+    from ..bench import lidar
+    from ..data.semantic_kitti import read_scan
+
+    points = read_scan(args.scan) if args.scan else None
+    report = lidar.run(points, args.scan or "a synthetic scan", repeats=args.repeats, threads=args.threads,
+                       width=args.width)
     print(report.table())
     if args.json:
         write_text_atomic(Path(args.json), report.to_json())

@@ -1,4 +1,5 @@
-"""``pixelwise demo``: the README's main job (guided depth upsampling, trained and evaluated here)."""
+"""``pixelwise demo``: the README's main job -- guided depth upsampling and LiDAR segmentation,
+each trained and evaluated here."""
 
 from __future__ import annotations
 
@@ -6,20 +7,38 @@ from pathlib import Path
 
 from ._common import info, is_quiet, positive_int
 
+PARTS = ("upsample", "lidar")
+
 
 def add_parser(sub) -> None:
-    demo = sub.add_parser("demo", help="train PAC-lite and DJF briefly, compare with bicubic and JBU on a real "
-                                       "Middlebury scene at x8 and x16, write a report (about 5 minutes)")
+    demo = sub.add_parser("demo", help="train briefly and evaluate: guided depth upsampling on a real Middlebury "
+                                       "scene (PAC-lite, DJF, JBU, bicubic at x8/x16) and LiDAR segmentation "
+                                       "(SqueezeSegV3-21); writes reports (about 10 minutes on 2 cores)")
     demo.add_argument("--out", default="runs/demo", help="run folder (re-running resumes / reuses it)")
-    demo.add_argument("--steps", type=positive_int, default=None, help="training steps per model (default 300)")
+    demo.add_argument("--steps", type=positive_int, default=None, help="upsampling training steps per model "
+                                                                       "(default 200)")
+    demo.add_argument("--lidar-steps", type=positive_int, default=None, help="LiDAR training steps (default 60)")
+    demo.add_argument("--lidar-scans", default=None, help="labelled SemanticKITTI scans to evaluate the LiDAR model "
+                                                          "on (default: held-out synthetic scans)")
+    demo.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to run")
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
 
 
 def _demo(args) -> int:
-    from ..tasks.demo import DemoBudget, run_demo
+    out = Path(args.out)
+    if args.lidar_scans and not Path(args.lidar_scans).exists():
+        raise FileNotFoundError(f"--lidar-scans {args.lidar_scans}: no such file or folder")
+    if "upsample" in args.parts:
+        from ..tasks.demo import DemoBudget, run_demo
 
-    budget = DemoBudget() if args.steps is None else DemoBudget(steps=args.steps)
-    report = run_demo(Path(args.out), budget=budget, quiet=is_quiet(args), log=info)
-    print(f"report: {report.resolve()}")
+        budget = DemoBudget() if args.steps is None else DemoBudget(steps=args.steps)
+        report = run_demo(out, budget=budget, quiet=is_quiet(args), log=info)
+        print(f"report: {report.resolve()}")
+    if "lidar" in args.parts:
+        from ..tasks.lidar_demo import LidarDemoBudget, run_lidar_demo
+
+        budget = LidarDemoBudget() if args.lidar_steps is None else LidarDemoBudget(steps=args.lidar_steps)
+        run_lidar_demo(out / "lidar", scans=args.lidar_scans, budget=budget, quiet=is_quiet(args), log=info)
+        print(f"report: {(out / 'lidar' / 'report.html').resolve()}")
     return 0
