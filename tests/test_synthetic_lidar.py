@@ -212,11 +212,9 @@ def test_class_coverage_and_proportions(full_scans):
         assert np.mean(lab == ROAD) > 0.1
 
 
-def test_full_scan_size_and_speed(full_scans):
-    for pts, _, seconds in full_scans:
-        assert 60_000 <= len(pts) <= 140_000
-    # generous bound (shared CI machine); typically well under 0.2 s
-    assert min(s for _, _, s in full_scans) < 3.0
+def test_full_scan_size(full_scans):
+    for pts, _, _ in full_scans:
+        assert 60_000 <= len(pts) <= 140_000  # real HDL-64E scans in SemanticKITTI hold ~120k points
 
 
 def test_remission_depends_on_material(full_scans):
