@@ -24,6 +24,11 @@ def _cmd_bench_ops(args) -> int:
     print(f"pixelwise {__version__} | torch {report.torch_version} | {report.threads} threads | "
           f"B=1, {report.channels}->{report.channels} channels, k={report.kernel_size}, fp32, "
           f"guide {report.guide_channels} channels")
+    return _emit(report, args)
+
+
+def _emit(report, args) -> int:
+    """Print the report's table and, with --json, write its JSON (atomically)."""
     print(report.table())
     if args.json:
         write_text_atomic(Path(args.json), report.to_json())
@@ -69,11 +74,7 @@ def _cmd_bench_upsample(args) -> int:
     from ..bench import upsample
 
     report = upsample.run(size=args.size, factor=args.factor, repeats=args.repeats, threads=args.threads)
-    print(report.table())
-    if args.json:
-        write_text_atomic(Path(args.json), report.to_json())
-        print(f"wrote {args.json}")
-    return 0
+    return _emit(report, args)
 
 
 def _cmd_bench_lidar(args) -> int:
@@ -83,8 +84,4 @@ def _cmd_bench_lidar(args) -> int:
     points = read_scan(args.scan) if args.scan else None
     report = lidar.run(points, args.scan or "a synthetic scan", repeats=args.repeats, threads=args.threads,
                        width=args.width)
-    print(report.table())
-    if args.json:
-        write_text_atomic(Path(args.json), report.to_json())
-        print(f"wrote {args.json}")
-    return 0
+    return _emit(report, args)
