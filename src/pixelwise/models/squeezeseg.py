@@ -310,17 +310,18 @@ class SqueezeSegV3(nn.Module):
         return f"depth={self.depth}, block={self.block!r}, width={self.width}, num_classes={self.num_classes}"
 
 
-@register_model("ssgv3_21")
-def ssgv3_21(**kwargs) -> SqueezeSegV3:
-    depth = kwargs.pop("depth", 21)
-    if depth != 21:
-        raise ValueError(f"depth is fixed to 21 by ssgv3_21, got {depth!r}; use ssgv3_53 or SqueezeSegV3(depth=...)")
-    return SqueezeSegV3(depth=21, **kwargs)
+def _fixed_depth(depth: int, other: int):
+    """A registered builder whose depth is fixed by its name (a sidecar may still record it)."""
+
+    def build(**kwargs) -> SqueezeSegV3:
+        given = kwargs.pop("depth", depth)
+        if given != depth:
+            raise ValueError(f"depth is fixed to {depth} by ssgv3_{depth}, got {given!r}; use ssgv3_{other} or "
+                             f"SqueezeSegV3(depth=...)")
+        return SqueezeSegV3(depth=depth, **kwargs)
+
+    return build
 
 
-@register_model("ssgv3_53")
-def ssgv3_53(**kwargs) -> SqueezeSegV3:
-    depth = kwargs.pop("depth", 53)
-    if depth != 53:
-        raise ValueError(f"depth is fixed to 53 by ssgv3_53, got {depth!r}; use ssgv3_21 or SqueezeSegV3(depth=...)")
-    return SqueezeSegV3(depth=53, **kwargs)
+ssgv3_21 = register_model("ssgv3_21")(_fixed_depth(21, 53))
+ssgv3_53 = register_model("ssgv3_53")(_fixed_depth(53, 21))
