@@ -29,3 +29,7 @@ __all__ += [
 from .range_knn import knn_refine  # noqa: E402
 
 __all__ += ["knn_refine"]
+
+from .mean_shift import kappa_from_margin, mean_shift_step, recurrent_mean_shift  # noqa: E402
+
+__all__ += ["kappa_from_margin", "mean_shift_step", "recurrent_mean_shift"]
