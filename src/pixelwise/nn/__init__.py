@@ -2,6 +2,7 @@
 arithmetic lives in ops."""
 
 from .bilateral import JointBilateralFilter, JointBilateralUpsample
+from .mean_shift import RecurrentMeanShift
 from .pac import PacConv2d, PacConvTranspose2d, PacPool2d
 from .sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 
@@ -15,4 +16,5 @@ __all__ = [
     "CAM",
     "JointBilateralFilter",
     "JointBilateralUpsample",
+    "RecurrentMeanShift",
 ]

@@ -30,6 +30,6 @@ from .range_knn import knn_refine  # noqa: E402
 
 __all__ += ["knn_refine"]
 
-from .mean_shift import kappa_from_margin, mean_shift_step, recurrent_mean_shift  # noqa: E402
+from .mean_shift import euclidean_mean_shift_step, kappa_from_margin, mean_shift_step, recurrent_mean_shift  # noqa: E402
 
-__all__ += ["kappa_from_margin", "mean_shift_step", "recurrent_mean_shift"]
+__all__ += ["kappa_from_margin", "mean_shift_step", "recurrent_mean_shift", "euclidean_mean_shift_step"]
