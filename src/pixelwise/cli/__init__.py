@@ -1,4 +1,5 @@
-"""The ``pixelwise`` command line: ``demo``, ``upsample`` and ``lidar`` (train|eval|predict), ``bench``."""
+"""The ``pixelwise`` command line: ``demo``; ``upsample``, ``lidar`` and ``instances`` (train|eval|predict);
+``margin``; ``bench``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, demo, lidar, upsample
+from . import bench, demo, instances, lidar, margin, upsample
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_parser(sub)
     upsample.add_parser(sub)
     lidar.add_parser(sub)
+    instances.add_parser(sub)
+    margin.add_parser(sub)
     bench.add_parser(sub)
     return parser
 

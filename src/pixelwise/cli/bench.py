@@ -1,4 +1,4 @@
-"""``pixelwise bench ops|upsample|lidar``: benchmarks that report ratios measured in one run."""
+"""``pixelwise bench ops|upsample|lidar|instances``: benchmarks that report ratios measured in one run."""
 
 from __future__ import annotations
 
@@ -69,6 +69,21 @@ def add_parser(sub) -> None:
     lid.add_argument("--json", help="also write the results to this JSON file")
     lid.set_defaults(func=_cmd_bench_lidar)
 
+    ins = bench_sub.add_parser("instances", help="GBMS forward+backward time and memory; instance extraction "
+                                                 "against sklearn MeanShift (time and recall)")
+    ins.add_argument("--sizes", type=_positive_int, nargs="+", default=[1024, 4096], help="sampled pixels N")
+    ins.add_argument("--iterations", type=_positive_int, default=5, help="T mean-shift iterations")
+    ins.add_argument("--images", type=int, default=4, help="synthetic images for the extraction comparison (0 = skip)")
+    ins.add_argument("--image-size", type=_positive_int, default=512)
+    ins.add_argument("--model", help="trained instances run folder: use its embeddings instead of synthetic ones")
+    ins.add_argument("--bandwidth", type=float, default=1.0, help="sklearn MeanShift bandwidth (Euclidean; "
+                                                                   "1.0 = cosine 0.5 on the unit sphere)")
+    ins.add_argument("--repeats", type=_positive_int, default=5)
+    ins.add_argument("--threads", type=_positive_int, default=2)
+    ins.add_argument("--json", help="also write the results to this JSON file")
+    ins.add_argument("--quiet", action="store_true", help="no progress messages")
+    ins.set_defaults(func=_cmd_bench_instances)
+
 
 def _cmd_bench_upsample(args) -> int:
     from ..bench import upsample
@@ -84,4 +99,15 @@ def _cmd_bench_lidar(args) -> int:
     points = read_scan(args.scan) if args.scan else None
     report = lidar.run(points, args.scan or "a synthetic scan", repeats=args.repeats, threads=args.threads,
                        width=args.width)
+    return _emit(report, args)
+
+
+def _cmd_bench_instances(args) -> int:
+    from ..bench import instances
+
+    quiet = args.quiet or not sys.stderr.isatty()
+    report = instances.run(sizes=args.sizes, iterations=args.iterations, repeats=args.repeats, threads=args.threads,
+                           images=args.images, image_size=args.image_size, model=args.model,
+                           bandwidth=args.bandwidth,
+                           progress=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     return _emit(report, args)
