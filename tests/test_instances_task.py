@@ -105,3 +105,13 @@ def test_cropped_instances_pads_with_ignore_and_is_deterministic():
     assert a["image"].shape == (3, 48, 48) and a["instances"].shape == (48, 48)
     assert torch.equal(a["instances"], b["instances"])
     assert (a["instances"] == IGNORE_LABEL).any()  # a 20x30 image scaled <= 1.5x cannot fill 48x48
+
+
+def test_demo_instances_part_trains_evaluates_and_predicts_a_real_photo(tmp_path):
+    from pixelwise.tasks.instances_demo import InstancesDemoBudget, run_instances_demo
+
+    budget = InstancesDemoBudget(steps=2, width=0.125, image_size=64, iterations=1, max_pixels=128, val_images=2)
+    summary = run_instances_demo(tmp_path, budget=budget, quiet=True, log=lambda m: None)
+    assert summary["summary"]["images"] == 2 and (tmp_path / "report.html").exists()
+    assert read_palette_png(tmp_path / "predictions" / "instances" / "coins.png").shape == (303, 384)
+    assert json.loads((tmp_path / "metrics.json").read_text())["budget"]["steps"] == 2

@@ -100,7 +100,9 @@ def sklearn_instances(embedding: torch.Tensor, size, bandwidth: float):
 
     d = embedding.shape[0]
     pts = embedding.reshape(d, -1).T.numpy()
-    ms = MeanShift(bandwidth=bandwidth, bin_seeding=True).fit(pts)
+    # No bin seeding: it rounds coordinates to the bandwidth grid, which puts every unit vector of a
+    # 64-D embedding in the bin at the origin (one seed, one cluster).
+    ms = MeanShift(bandwidth=bandwidth).fit(pts)
     centres = F.normalize(torch.from_numpy(ms.cluster_centers_).float(), dim=1)
     full = F.normalize(F.interpolate(embedding[None], size=size, mode="bilinear", align_corners=False)[0], dim=0)
     assign = (centres @ full.reshape(d, -1)).argmax(0).reshape(size).numpy()
