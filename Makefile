@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/pixelwise bench ops --json runs/bench-ops.json
 	$(BIN)/pixelwise bench upsample --json runs/bench-upsample.json
 	$(BIN)/pixelwise bench lidar --json runs/bench-lidar.json $(if $(KITTI),--scan $(KITTI)/sequences/00/velodyne/000000.bin)
+	$(BIN)/pixelwise bench instances --images 2 --repeats 3 --json runs/bench-instances.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
