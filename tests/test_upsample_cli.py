@@ -131,7 +131,7 @@ def test_predict_with_a_parameter_free_model(tmp_path):
 
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "2", "--parts", "upsample", "--quiet"]) == 0
     assert "report:" in capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
     for factor in ("x8", "x16"):
@@ -139,7 +139,7 @@ def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
         assert all(np.isfinite(v["rmse"]) for v in metrics["metrics"][factor].values())
     assert (out / "report.html").stat().st_size > 10_000
     # a second run reuses the finished models instead of retraining
-    assert main(["demo", "--out", str(out), "--steps", "2", "--quiet"]) == 0
+    assert main(["demo", "--out", str(out), "--steps", "2", "--parts", "upsample", "--quiet"]) == 0
 
 
 def test_flow_model_trains_and_reports_epe(tmp_path, capsys):
