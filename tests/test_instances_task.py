@@ -39,7 +39,9 @@ def test_train_writes_a_resumable_run_with_a_fitted_scorer(trained):
     val = [r for r in log if r["split"] == "val"]
     assert val and all(0 <= r["val_ar_at_10"] <= 1 and 0 <= r["val_map"] <= 1 for r in val)
     scorer = json.loads((trained / "scorer.json").read_text())
-    assert scorer  # fitted on training images after training
+    # Fitted on training images after training: one finite weight per proposal feature.
+    assert len(scorer["weights"]) == len(scorer["feature_names"]) == 7
+    assert all(np.isfinite(scorer["weights"]))
 
 
 def test_eval_writes_metrics_and_report(trained, tmp_path):
@@ -115,3 +117,13 @@ def test_demo_instances_part_trains_evaluates_and_predicts_a_real_photo(tmp_path
     assert summary["summary"]["images"] == 2 and (tmp_path / "report.html").exists()
     assert read_palette_png(tmp_path / "predictions" / "instances" / "coins.png").shape == (303, 384)
     assert json.loads((tmp_path / "metrics.json").read_text())["budget"]["steps"] == 2
+
+
+def test_eval_refuses_a_missing_or_foreign_model(trained, tmp_path, capsys):
+    from pixelwise.engine import load_trained_model
+    from pixelwise.models import create_model
+
+    assert main(["instances", "eval", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "e")]) == 2
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="holds a 'embedding_drn', not one of ssgv3_21"):
+        load_trained_model(trained, create_model, ("ssgv3_21",))

@@ -32,7 +32,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from pixelwise.atomic import write_bytes_atomic, write_text_atomic
 from .config import config_to_dict
 
 __all__ = [
+    "load_trained_model",
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
@@ -378,6 +379,22 @@ def restore_training_state(checkpoint: Checkpoint | str | os.PathLike, optimizer
         except (ValueError, KeyError, RuntimeError) as e:
             raise CheckpointError(f"{ckpt.path}: {what} state does not fit this {type(obj).__name__}: {e}") from None
     return dict(ckpt.train_state or {})
+
+
+def load_trained_model(spec: str | os.PathLike, factory: Callable[..., nn.Module],
+                       models: Sequence[str]) -> tuple[nn.Module, Checkpoint]:
+    """:func:`load_model` for a user's ``--model``: a run folder (its final ``model``) or a
+    checkpoint path, which must hold one of ``models``; errors name the argument."""
+    path = Path(spec)
+    if path.is_dir() and (path / "model.json").exists():
+        path = path / "model"
+    elif not path.exists() and not path.with_suffix(".json").exists():
+        raise FileNotFoundError(f"--model {spec}: not a run folder (with model.json) or a checkpoint")
+    model, ckpt = load_model(path, factory)
+    if ckpt.model_name not in models:
+        raise ValueError(f"--model {spec}: checkpoint {ckpt.path} holds a {ckpt.model_name!r}, not one of "
+                         f"{', '.join(models)}")
+    return model, ckpt
 
 
 def load_model(path: str | os.PathLike, factory: Callable[..., nn.Module]) -> tuple[nn.Module, Checkpoint]:

@@ -37,29 +37,14 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 from skimage.morphology import thin as skimage_thin
 
+from .instances import _as_masks, _to_numpy
+
 __all__ = ["BoundaryPR", "boundaries_from_segmentation", "match_boundaries"]
-
-
-def _to_numpy(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    if isinstance(x, np.ndarray):
-        return x
-    raise TypeError(f"{name} must be a numpy array or a torch.Tensor, got {type(x).__name__}")
 
 
 def _as_boundary_map(x, name: str) -> np.ndarray:
     """``(H, W)`` bool map; 0/1 integer or float maps are accepted and converted."""
-    a = _to_numpy(x, name)
-    if a.ndim != 2:
-        raise ValueError(f"{name}: expected a 2-D (H, W) map, got shape {a.shape}")
-    if a.dtype == bool:
-        return a
-    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ValueError(f"{name}: expected a bool (or 0/1) map, got dtype {a.dtype}")
-    if not np.all((a == 0) | (a == 1)):
-        raise ValueError(f"{name}: expected a bool (or 0/1) map, got values other than 0 and 1")
-    return a.astype(bool)
+    return _as_masks(x, name, 2, "(H, W)")
 
 
 def _check_max_dist(max_dist) -> float:

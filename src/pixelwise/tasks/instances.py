@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import write_text_atomic
-from ..engine import OptimizerConfig, TrainConfig, config_to_dict, load_model, train
+from ..engine import OptimizerConfig, TrainConfig, config_to_dict, load_trained_model, train
 from ..grouping import ExtractionConfig, ProposalScorer, extract_instances
 from ..losses import PixelEmbeddingLoss
 from ..metrics.instances import InstanceAP, ProposalRecall
@@ -333,15 +333,8 @@ def load_instances_model(spec: str | Path, device: str = "cpu") -> LoadedModel:
     """A trained model from a run folder (or checkpoint) with its settings and fitted scorer."""
     from ..engine import config_from_dict
 
-    path = Path(spec)
-    run_dir = path if path.is_dir() else path.parent
-    if path.is_dir() and (path / "model.json").exists():
-        path = path / "model"
-    elif not path.exists() and not path.with_suffix(".json").exists():
-        raise FileNotFoundError(f"--model {spec}: not a run folder (with model.json) or a checkpoint")
-    model, ckpt = load_model(path, create_model)
-    if ckpt.model_name not in MODELS:
-        raise ValueError(f"--model {spec}: checkpoint {ckpt.path} holds a {ckpt.model_name!r}, not an embedding model")
+    run_dir = Path(spec) if Path(spec).is_dir() else Path(spec).parent
+    model, ckpt = load_trained_model(spec, create_model, MODELS)
     saved = ckpt.meta.get("config") or {}
     cfg = config_from_dict(InstancesConfig, saved) if saved else InstancesConfig()
     scorer = None

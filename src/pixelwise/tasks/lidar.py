@@ -26,7 +26,7 @@ from ..atomic import write_text_atomic
 from ..data.lidar_scans import Augmentation, LidarScans, label_histogram, load_scan, range_sample
 from ..data.semantic_kitti import IGNORE_INDEX, NUM_CLASSES, SPLITS, LabelMap, find_scans
 from ..data.spherical_projection import ProjectionConfig, project_labels
-from ..engine import OptimizerConfig, TrainConfig, config_to_dict, load_model, train
+from ..engine import OptimizerConfig, TrainConfig, config_to_dict, load_trained_model, train
 from ..losses.segmentation import class_weights, multi_layer_cross_entropy
 from ..metrics.segmentation import ConfusionAccumulator
 from ..models import create_model
@@ -212,14 +212,7 @@ class LoadedModel:
 
 def load_lidar_model(spec: str | Path, device: str = "cpu") -> LoadedModel:
     """A trained model from a run folder or checkpoint, with the projection it was trained on."""
-    path = Path(spec)
-    if path.is_dir() and (path / "model.json").exists():
-        path = path / "model"
-    elif not path.exists() and not path.with_suffix(".json").exists():
-        raise FileNotFoundError(f"--model {spec}: not a run folder (with model.json) or a checkpoint")
-    model, ckpt = load_model(path, create_model)
-    if ckpt.model_name not in MODELS:
-        raise ValueError(f"--model {spec}: checkpoint {ckpt.path} holds a {ckpt.model_name!r}, not a LiDAR model")
+    model, ckpt = load_trained_model(spec, create_model, MODELS)
     saved = ckpt.meta.get("config") or {}
     cfg = LidarConfig()
     projection = ProjectionConfig(saved.get("height", cfg.height), saved.get("image_width", cfg.image_width),
