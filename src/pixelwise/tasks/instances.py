@@ -340,11 +340,12 @@ def load_instances_model(spec: str | Path, device: str = "cpu") -> LoadedModel:
     scorer = None
     if (run_dir / SCORER_FILE).exists():
         scorer = ProposalScorer.from_dict(json.loads((run_dir / SCORER_FILE).read_text()))
-    names = load_splits_names(cfg)
+    names = class_names(cfg)
     return LoadedModel(model.to(device).eval(), cfg, scorer, names)
 
 
-def load_splits_names(cfg: InstancesConfig) -> tuple[str, ...]:
+def class_names(cfg: InstancesConfig) -> tuple[str, ...]:
+    """Names of the semantic classes the config's data uses (synthetic shapes or VOC)."""
     if cfg.data == "synthetic":
         from ..data.synthetic_instances import CLASS_NAMES
         return tuple(CLASS_NAMES)
