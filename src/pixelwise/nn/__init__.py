@@ -2,8 +2,11 @@
 arithmetic lives in ops."""
 
 from .bilateral import JointBilateralFilter, JointBilateralUpsample
+from .dense_crf import DenseCRF
+from .hot_swap import convert_to_pac
 from .mean_shift import RecurrentMeanShift
 from .pac import PacConv2d, PacConvTranspose2d, PacPool2d
+from .pac_crf import PacCRF, PacCRFLoose, PairwiseKernel
 from .sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 
 __all__ = [
@@ -17,4 +20,9 @@ __all__ = [
     "JointBilateralFilter",
     "JointBilateralUpsample",
     "RecurrentMeanShift",
+    "PacCRF",
+    "PacCRFLoose",
+    "PairwiseKernel",
+    "DenseCRF",
+    "convert_to_pac",
 ]

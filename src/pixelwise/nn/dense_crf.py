@@ -1,0 +1,249 @@
+"""Fully connected CRF (Kraehenbuehl & Koltun 2011), the baseline PAC-CRF is compared with.
+
+The model is the one of the authors' C++ code, run through ``pydensecrf`` (permutohedral lattice,
+approximate Gaussian filtering in ``O(N)``) behind the interface of :class:`pixelwise.nn.PacCRF`:
+``q = crf(unary, image)`` with ``unary (B, L, H, W)`` logits and ``image (B, 3, H, W)`` RGB in [0, 1].
+
+Pairwise kernels (Eq. 4 of Su et al. 2019; positions ``p`` in pixels, colours ``I`` in 0..255)::
+
+    w1 exp(-|p_i - p_j|^2 / 2 theta_alpha^2 - |I_i - I_j|^2 / 2 theta_beta^2)   (appearance)
+    w2 exp(-|p_i - p_j|^2 / 2 theta_gamma^2)                                   (smoothness)
+
+What the library computes, checked against its behaviour (and reproduced by ``backend="exact"``):
+
+* every kernel is normalised symmetrically, ``k_ij / sqrt(n_i n_j)`` with ``n_i = sum_j k_ij``;
+* Potts compatibility rewards agreement: ``logits_i(l) = -U_i(l) + sum_k w_k sum_j k_ij Q_j(l)``.
+  The paper's ``mu(l, l') = [l != l']`` gives ``-w sum_j k_ij (1 - Q_j(l))``, which differs only by
+  ``-w sum_j k_ij``, a per-pixel constant that the softmax over ``l`` removes: the same ``Q``;
+* the sum over ``j`` includes ``j = i`` (Eq. 5 writes ``j != i``). The self term ``w k_ii Q_i(l)``
+  is not constant in ``l``, but its normalised weight is ``w / n_i``: negligible once many pixels
+  fall under a kernel, while a lone pixel (a 1x1 image) sees its own belief sharpened.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..metrics.segmentation import SegmentationScores, confusion_matrix, segmentation_scores
+
+__all__ = ["BACKENDS", "DenseCRF", "DenseCRFParams", "grid_search_dense_crf"]
+
+BACKENDS = ("permutohedral", "exact")
+EXACT_MAX_PIXELS = 4096  # the exact backend keeps N x N kernels in float64: an oracle, not a product path
+
+
+@dataclass(frozen=True)
+class DenseCRFParams:
+    """Mean-field steps and kernel parameters of the fully connected CRF.
+
+    The defaults are DeepLab's PASCAL VOC setting (Chen et al., DeepLab-CRF-LargeFOV): ``w2 = 3`` and
+    ``theta_gamma = 3`` are Kraehenbuehl & Koltun's defaults, ``w1, theta_alpha, theta_beta`` came
+    from a grid search on VOC validation. They depend on the data and the unaries: re-tune them
+    with :func:`grid_search_dense_crf`, as the PAC-CRF paper did for its Full-CRF baseline.
+
+    Attributes:
+        steps: mean-field iterations (0 returns ``softmax(unary)``).
+        appearance_weight: ``w1``.
+        appearance_xy: ``theta_alpha``, pixels.
+        appearance_rgb: ``theta_beta``, intensity levels on the 0..255 scale.
+        smoothness_weight: ``w2``.
+        smoothness_xy: ``theta_gamma``, pixels.
+    """
+
+    steps: int = 5
+    appearance_weight: float = 4.0
+    appearance_xy: float = 121.0
+    appearance_rgb: float = 5.0
+    smoothness_weight: float = 3.0
+    smoothness_xy: float = 3.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, (int, np.integer)) or self.steps < 0:
+            raise ValueError(f"DenseCRFParams.steps: must be an int >= 0, got {self.steps!r}")
+        for f in fields(self)[1:]:  # every field after steps is a positive, finite real
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 < v < np.inf:
+                raise ValueError(f"DenseCRFParams.{f.name}: must be a finite number > 0, got {v!r}")
+
+
+class DenseCRF(nn.Module):
+    """Fully connected CRF with Gaussian appearance + smoothness kernels and Potts compatibility.
+
+    Args:
+        params: :class:`DenseCRFParams`.
+        backend: ``"permutohedral"`` (``pydensecrf``, the product path) or ``"exact"`` (dense
+            ``N x N`` mean field in float64, at most 4096 pixels per image: the oracle that checks
+            the lattice's approximation).
+        output: ``"log"`` returns ``log Q`` (like :class:`PacCRF`), ``"prob"`` returns ``Q``.
+
+    ``crf(unary, image)``: ``unary (B, L, H, W)`` logits (``-psi_u`` up to a constant), ``image
+    (B, 3, H, W)`` RGB in [0, 1] (clipped, then quantised to 0..255 as the library wants); returns
+    ``(B, L, H, W)`` on the device and with the dtype of ``unary``. Inference runs on the CPU, per
+    image, without gradients: it is a post-processing baseline, not a trainable layer.
+
+    Example:
+        >>> import torch
+        >>> from pixelwise.nn import DenseCRF
+        >>> logq = DenseCRF()(torch.randn(1, 4, 20, 24), torch.rand(1, 3, 20, 24))
+        >>> logq.exp().sum(1).allclose(torch.ones(1, 20, 24))
+        True
+    """
+
+    def __init__(self, params: DenseCRFParams = DenseCRFParams(), backend: str = "permutohedral",
+                 output: str = "log") -> None:
+        super().__init__()
+        if not isinstance(params, DenseCRFParams):
+            raise TypeError(f"params: expected DenseCRFParams, got {type(params).__name__}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if output not in ("log", "prob"):
+            raise ValueError(f"output: must be 'log' or 'prob', got {output!r}")
+        self.params, self.backend, self.output = params, backend, output
+
+    def forward(self, unary: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        _check_inputs(unary, image)
+        if self.backend == "exact" and unary.shape[-2] * unary.shape[-1] > EXACT_MAX_PIXELS:
+            raise ValueError(f"backend 'exact': at most {EXACT_MAX_PIXELS} pixels per image (it builds N x N "
+                             f"kernels), got {unary.shape[-2]}x{unary.shape[-1]}; use backend 'permutohedral'")
+        if self.params.steps == 0:  # no library round trip: exactly the softmax of the unary
+            return torch.log_softmax(unary, 1) if self.output == "log" else torch.softmax(unary, 1)
+        infer = _permutohedral if self.backend == "permutohedral" else _exact
+        with torch.no_grad():
+            energy = -torch.log_softmax(unary.detach().cpu().double(), 1)
+            rgb = _quantise(image.detach().cpu())
+            q = torch.stack([infer(energy[b], rgb[b], self.params) for b in range(unary.shape[0])])
+        q = q.to(device=unary.device, dtype=unary.dtype)
+        return q.clamp_min(torch.finfo(q.dtype).tiny).log() if self.output == "log" else q
+
+    def extra_repr(self) -> str:
+        return f"{self.params}, backend={self.backend!r}, output={self.output!r}"
+
+
+def _check_inputs(unary, image) -> None:
+    for name, t in (("unary", unary), ("image", image)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            what = t.dtype if isinstance(t, torch.Tensor) else type(t).__name__
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {what}")
+    if unary.dim() != 4:
+        raise ValueError(f"unary must be 4-D (B, L, H, W), got shape {tuple(unary.shape)}")
+    if image.dim() != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be RGB (3 channels), shaped (B, 3, H, W); got shape {tuple(image.shape)}")
+    if unary.shape[-2:] != image.shape[-2:]:
+        raise ValueError(f"unary and image: spatial sizes differ, unary {tuple(unary.shape)} vs image "
+                         f"{tuple(image.shape)}")
+    if unary.shape[0] != image.shape[0]:
+        raise ValueError(f"unary and image: batch sizes differ, {unary.shape[0]} vs {image.shape[0]}")
+    if not bool(torch.isfinite(unary).all()):
+        raise ValueError(f"unary must be finite, got {int((~torch.isfinite(unary)).sum())} NaN/inf values")
+    if not bool(torch.isfinite(image).all()):
+        raise ValueError(f"image must be finite, got {int((~torch.isfinite(image)).sum())} NaN/inf values")
+
+
+def _quantise(image: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` in [0, 1] -> ``(B, H, W, 3)`` uint8, the colours the library filters on."""
+    return (image.double().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _permutohedral(energy: torch.Tensor, rgb: torch.Tensor, p: DenseCRFParams) -> torch.Tensor:
+    import pydensecrf.densecrf as dcrf
+
+    L, H, W = energy.shape
+    crf = dcrf.DenseCRF2D(W, H, L)
+    crf.setUnaryEnergy(np.ascontiguousarray(energy.reshape(L, H * W).numpy(), dtype=np.float32))
+    crf.addPairwiseGaussian(sxy=float(p.smoothness_xy), compat=float(p.smoothness_weight))
+    crf.addPairwiseBilateral(sxy=float(p.appearance_xy), srgb=float(p.appearance_rgb),
+                             rgbim=np.ascontiguousarray(rgb.numpy()), compat=float(p.appearance_weight))
+    q = np.asarray(crf.inference(int(p.steps)), dtype=np.float32)
+    return torch.from_numpy(q.reshape(L, H, W).copy())
+
+
+def _exact(energy: torch.Tensor, rgb: torch.Tensor, p: DenseCRFParams) -> torch.Tensor:
+    """Dense mean field in float64 with exact Gaussian kernels, normalised like the library's."""
+    L, H, W = energy.shape
+    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64), torch.arange(W, dtype=torch.float64),
+                            indexing="ij")
+    pos = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1)
+    colour = rgb.reshape(H * W, 3).double()
+    pairwise = p.appearance_weight * _normalised_gaussian(
+        torch.cat([pos / p.appearance_xy, colour / p.appearance_rgb], 1))
+    pairwise += p.smoothness_weight * _normalised_gaussian(pos / p.smoothness_xy)
+    unary = -energy.reshape(L, H * W).T
+    q = torch.softmax(unary, 1)
+    for _ in range(p.steps):
+        q = torch.softmax(unary + pairwise @ q, 1)
+    return q.T.reshape(L, H, W)
+
+
+def _normalised_gaussian(features: torch.Tensor) -> torch.Tensor:
+    k = torch.exp(-0.5 * torch.cdist(features, features).square())
+    inv_sqrt_norm = k.sum(1).rsqrt()
+    return k * inv_sqrt_norm[:, None] * inv_sqrt_norm[None, :]
+
+
+def grid_search_dense_crf(unaries: Sequence[torch.Tensor], images: Sequence[torch.Tensor],
+                          labels: Sequence[torch.Tensor], grid: Mapping[str, Sequence],
+                          base: DenseCRFParams = DenseCRFParams(), ignore_index: int = 255,
+                          score: Callable[[SegmentationScores], float] | None = None,
+                          ) -> tuple[DenseCRFParams, list[dict]]:
+    """Tune the CRF on validation images, as the Full-CRF baselines of DeepLab and PAC-CRF were.
+
+    Every combination of the values in ``grid`` (keys: :class:`DenseCRFParams` fields; fields not
+    in the grid keep their value in ``base``) runs the permutohedral CRF on every image; one
+    ``[target, pred]`` confusion matrix is accumulated over all images (``ignore_index`` pixels
+    left out) and scored by the mIoU over the classes present in the labels.
+
+    Args:
+        unaries: ``(L, H, W)`` logits per image (the sizes may differ between images).
+        images: ``(3, H, W)`` RGB in [0, 1], same sizes as the unaries.
+        labels: ``(H, W)`` integer labels in ``[0, L)`` or ``ignore_index``.
+        grid: field name -> values to try, e.g. ``{"appearance_xy": [50, 80], "appearance_rgb": [3, 5]}``.
+        base: the values of the fields not searched.
+        ignore_index: label of pixels that do not count.
+        score: what to maximise, from the :class:`SegmentationScores` of one combination
+            (default ``miou_present``).
+
+    Returns:
+        ``(best_params, table)``: ``table`` has one dict per combination -- its parameters plus
+        ``miou`` (over classes present), ``accuracy`` (pixel accuracy) and ``score`` -- best first
+        (ties keep the grid order).
+    """
+    names = {f.name for f in fields(DenseCRFParams)}
+    for key, values in grid.items():
+        if key not in names:
+            raise ValueError(f"grid: unknown key {key!r}; DenseCRFParams fields are {', '.join(sorted(names))}")
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise ValueError(f"grid[{key!r}]: expected a non-empty sequence of values, got {values!r}")
+    if not isinstance(base, DenseCRFParams):
+        raise TypeError(f"base: expected DenseCRFParams, got {type(base).__name__}")
+    if not len(unaries) == len(images) == len(labels) or not unaries:
+        raise ValueError(f"unaries, images, labels: expected equally many (at least one), got "
+                         f"{len(unaries)}, {len(images)}, {len(labels)}")
+    num_classes = unaries[0].shape[0]
+    for i, (u, im, lab) in enumerate(zip(unaries, images, labels)):
+        if u.dim() != 3 or u.shape[0] != num_classes or lab.shape != u.shape[1:]:
+            raise ValueError(f"item {i}: expected unary ({num_classes}, H, W) and labels (H, W), got "
+                             f"{tuple(u.shape)} and {tuple(lab.shape)}")
+    if not any(bool((lab != ignore_index).any()) for lab in labels):
+        raise ValueError(f"labels: every pixel is ignore_index={ignore_index}; nothing to score")
+    score = score or (lambda s: s.miou_present)
+
+    table = []
+    for combo in itertools.product(*grid.values()):
+        params = replace(base, **dict(zip(grid.keys(), combo)))
+        crf = DenseCRF(params, output="prob")
+        confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        for u, im, lab in zip(unaries, images, labels):
+            pred = crf(u[None], im[None])[0].argmax(0).cpu()
+            keep = lab.cpu() != ignore_index
+            confusion += confusion_matrix(pred[keep], lab.cpu()[keep], num_classes)
+        s = segmentation_scores(confusion, ignore=())
+        table.append({**asdict(params), "miou": s.miou_present, "accuracy": s.accuracy, "score": float(score(s))})
+    table.sort(key=lambda row: -row["score"])
+    best = DenseCRFParams(**{k: table[0][k] for k in names})
+    return best, table
