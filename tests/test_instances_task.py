@@ -90,8 +90,9 @@ def test_margin_tool_prints_the_paper_bounds(capsys):
         assert value in text
 
 
-def test_cropped_instances_pads_with_ignore_and_is_deterministic():
-    from pixelwise.tasks.instances import IGNORE_LABEL, CroppedInstances
+def test_instance_crops_pad_with_ignore_and_are_deterministic():
+    from pixelwise.data.crops import RandomScaleCrop
+    from pixelwise.tasks.instances import IGNORE_LABEL
 
     class Base:
         def __len__(self):
@@ -102,7 +103,7 @@ def test_cropped_instances_pads_with_ignore_and_is_deterministic():
             inst[5:10, 5:10] = 1
             return {"image": torch.rand(3, 20, 30), "instances": inst, "semantic": inst.clone()}
 
-    crops = CroppedInstances(Base(), 48, seed=1)
+    crops = RandomScaleCrop(Base(), 48, seed=1, label_keys=("instances", "semantic"), ignore_index=IGNORE_LABEL)
     a, b = crops[0], crops[0]
     assert a["image"].shape == (3, 48, 48) and a["instances"].shape == (48, 48)
     assert torch.equal(a["instances"], b["instances"])

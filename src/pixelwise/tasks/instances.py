@@ -109,12 +109,14 @@ def load_splits(cfg: InstancesConfig) -> DataSplits:
         return DataSplits(SyntheticInstances(cfg.synthetic_train, seed=cfg.synthetic_seed, cfg=scene, augment=True),
                           SyntheticInstances(val_count, seed=cfg.synthetic_seed + 7919, cfg=scene),
                           tuple(CLASS_NAMES))
+    from ..data.crops import RandomScaleCrop
     from ..data.voc_instances import VOC_CLASSES, VocInstances
 
     root = Path(cfg.data)
     if not root.exists():
         raise FileNotFoundError(f"data: {root} does not exist")
-    train_set = CroppedInstances(VocInstances(root, cfg.train_split), cfg.image_size, seed=cfg.train.seed)
+    train_set = RandomScaleCrop(VocInstances(root, cfg.train_split), cfg.image_size, seed=cfg.train.seed,
+                                label_keys=("instances", "semantic"), ignore_index=IGNORE_LABEL)
     return DataSplits(train_set, VocInstances(root, cfg.val_split), tuple(VOC_CLASSES))
 
 
@@ -123,40 +125,6 @@ def scene_config(cfg: InstancesConfig):
 
     return SceneConfig(height=cfg.image_size, width=cfg.image_size, max_objects=cfg.scene_max_objects,
                        clutter=cfg.scene_clutter)
-
-
-class CroppedInstances(torch.utils.data.Dataset):
-    """Fixed-size training crops of variable-size images: random scale in [0.5, 1.5], flip and
-    crop (padding with ignore), as in the paper's augmentation. Deterministic in (seed, index)."""
-
-    def __init__(self, base, size: int, seed: int = 0, scale=(0.5, 1.5)) -> None:
-        self.base, self.size, self.seed, self.scale = base, int(size), int(seed), scale
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int) -> dict:
-        item = self.base[index]
-        rng = np.random.default_rng((self.seed, index))
-        s = rng.uniform(*self.scale)
-        img, inst, sem = item["image"], item["instances"], item["semantic"]
-        h, w = img.shape[-2:]
-        nh, nw = max(8, round(h * s)), max(8, round(w * s))
-        img = F.interpolate(img[None], size=(nh, nw), mode="bilinear", align_corners=False)[0]
-        inst = F.interpolate(inst[None, None].float(), size=(nh, nw), mode="nearest")[0, 0].long()
-        sem = F.interpolate(sem[None, None].float(), size=(nh, nw), mode="nearest")[0, 0].long()
-        if rng.random() < 0.5:
-            img, inst, sem = img.flip(-1), inst.flip(-1), sem.flip(-1)
-        size = self.size
-        ph, pw = max(0, size - nh), max(0, size - nw)
-        if ph or pw:
-            img = F.pad(img, (0, pw, 0, ph))
-            inst = F.pad(inst, (0, pw, 0, ph), value=IGNORE_LABEL)
-            sem = F.pad(sem, (0, pw, 0, ph), value=IGNORE_LABEL)
-        y = int(rng.integers(0, img.shape[-2] - size + 1))
-        x = int(rng.integers(0, img.shape[-1] - size + 1))
-        crop = (slice(None), slice(y, y + size), slice(x, x + size))
-        return {"image": img[crop], "instances": inst[crop[1:]], "semantic": sem[crop[1:]]}
 
 
 # ------------------------------------------------------------------------------------ training

@@ -1,0 +1,158 @@
+"""PASCAL VOC 2012 and SBD *semantic* segmentation: class labels only, no instances.
+
+Two layouts are read (:func:`find_voc_segmentation` detects which)::
+
+    VOCdevkit/VOC2012/JPEGImages/<id>.jpg
+                     /SegmentationClass/<id>.png      class per pixel (palette PNG), 255 = void
+                     /ImageSets/Segmentation/<split>.txt
+
+    benchmark_RELEASE/dataset/img/<id>.jpg              (SBD, Hariharan et al. 2011)
+                             /cls/<id>.mat             struct GTcls: Segmentation (0..20)
+                             /<split>.txt              train / val
+
+Labels: 0 = background, ``1..20`` = :data:`VOC_CLASSES`, :data:`IGNORE_LABEL` (255) = void (VOC
+marks object outlines and difficult regions with it; SBD has no void label). Unlike the instance
+readers of :mod:`pixelwise.data.voc_instances`, a VOC folder needs no ``SegmentationObject/`` and an
+SBD folder no ``inst/``: semantic splits are listed from the class annotations alone.
+
+Images are read with :func:`pixelwise.data.formats.read_rgb`: a grayscale JPEG (VOC has a few)
+is repeated over the three channels, a palette image is expanded to its colours and an alpha
+channel (RGBA / LA PNGs) is dropped, so every item has three channels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pixelwise.data.formats import FormatError, read_rgb
+from pixelwise.data.voc_instances import (
+    IGNORE_LABEL,
+    VOC_CLASSES,
+    PathLike,
+    _check_classes,
+    _check_path,
+    _check_split,
+    _label_image,
+    _load_mat,
+    _mat_variable,
+    _missing_error,
+    _read_split_file,
+    _struct_field,
+    read_palette_png,
+)
+
+__all__ = ["IGNORE_LABEL", "VOC_CLASSES", "VocSegmentation", "find_voc_segmentation", "read_voc_label"]
+
+# (marker folder, image folder + suffix, label folder + suffix, split folder)
+_VOC = ("SegmentationClass", ("JPEGImages", ".jpg"), ("SegmentationClass", ".png"), Path("ImageSets") / "Segmentation")
+_SBD = ("cls", ("img", ".jpg"), ("cls", ".mat"), Path("."))
+
+
+def _detect_layout(root: Path):
+    for folder in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
+        if (folder / _VOC[0]).is_dir():
+            return folder, _VOC
+    for folder in (root, root / "dataset", root / "benchmark_RELEASE" / "dataset"):
+        if (folder / _SBD[0]).is_dir():
+            return folder, _SBD
+    raise FileNotFoundError(
+        f"{root}: neither a VOC2012 folder (with SegmentationClass/, JPEGImages/, "
+        "ImageSets/Segmentation/) nor an SBD dataset folder (with cls/, img/, <split>.txt)"
+    )
+
+
+def find_voc_segmentation(root: PathLike, split: str = "val") -> list[tuple[Path, Path]]:
+    """List the (image, label) files of a split of VOC 2012 segmentation or SBD.
+
+    Args:
+        root: a ``VOC2012`` folder (or a ``VOCdevkit`` folder / its parent holding it),
+            detected by ``SegmentationClass/``; or an SBD ``dataset`` folder (or
+            ``benchmark_RELEASE`` holding it), detected by ``cls/``.
+        split: split file name without ``.txt`` (VOC: ``train``, ``val``, ``trainval``; SBD:
+            ``train``, ``val``).
+
+    Returns:
+        ``(image_path, label_path)`` per line of the split file, in file order; labels are
+        ``.png`` (VOC) or ``.mat`` (SBD) files for :func:`read_voc_label`.
+
+    Raises:
+        FileNotFoundError: ``root`` does not exist or has neither layout, or the split file or
+            any listed image / label is missing (named, with the root and split).
+        FormatError: the split file is empty or malformed.
+    """
+    root = _check_path(root, "root")
+    split = _check_split(split)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: dataset folder not found")
+    folder, (_, (img_dir, img_ext), (lab_dir, lab_ext), split_dir) = _detect_layout(root)
+    names = _read_split_file(folder / split_dir / f"{split}.txt")
+    pairs = [(folder / img_dir / f"{n}{img_ext}", folder / lab_dir / f"{n}{lab_ext}") for n in names]
+    missing = [p for pair in pairs for p in pair if not p.is_file()]
+    if missing:
+        raise _missing_error(folder, split, missing)
+    return pairs
+
+
+def read_voc_label(path: PathLike) -> np.ndarray:
+    """Read a VOC ``SegmentationClass`` palette PNG or an SBD ``cls/<id>.mat`` file.
+
+    Returns:
+        ``uint8 (H, W)`` class ids 0..20, and 255 (void) in VOC PNGs.
+
+    Raises:
+        FormatError: unreadable or truncated file, a PNG that is not a palette / grayscale PNG,
+            a ``.mat`` file without ``GTcls.Segmentation``, or labels outside 0..20 (and 255
+            for PNGs); the message names the file.
+        FileNotFoundError: the file does not exist.
+    """
+    path = _check_path(path, "path")
+    if path.suffix.lower() == ".mat":
+        gt = _mat_variable(path, _load_mat(path), "GTcls")
+        seg = _struct_field(path, gt, "GTcls", "Segmentation")
+        return _label_image(path, seg, "GTcls.Segmentation", len(VOC_CLASSES) - 1).astype(np.uint8)
+    label = read_palette_png(path)
+    _check_classes(path, label, allow_void=True)
+    return label
+
+
+class VocSegmentation(Dataset):
+    """PASCAL VOC 2012 / SBD semantic segmentation as a dataset (see :func:`find_voc_segmentation`).
+
+    Items are dicts: ``"image"`` float32 ``(3, H, W)`` in [0, 1] (gray images repeated over the
+    channels, alpha dropped: see the module docstring), ``"label"`` int64 ``(H, W)`` (0..20,
+    255 = ignore), ``"name"`` the image id. Image sizes vary: batch with size 1, a custom
+    collate or :class:`pixelwise.data.crops.RandomScaleCrop`.
+
+    Args:
+        root: dataset folder (VOC2012 or SBD ``dataset``).
+        split: split name.
+
+    Raises:
+        FormatError (on access): unreadable files, or an image whose size differs from its
+            label (names both files).
+    """
+
+    def __init__(self, root: PathLike, split: str = "val") -> None:
+        self.pairs = find_voc_segmentation(root, split)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        image_path, label_path = self.pairs[index]
+        image = read_rgb(image_path)
+        label = read_voc_label(label_path)
+        if image.shape[:2] != label.shape:
+            raise FormatError(
+                f"size mismatch: {image_path} is {image.shape[1]}x{image.shape[0]} but "
+                f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
+            )
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "label": torch.from_numpy(label.astype(np.int64)),
+            "name": image_path.stem,
+        }
