@@ -18,10 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from pixelwise.data.formats import FormatError, read_rgb
+from pixelwise.data.image_label_pairs import ImageLabelPairs
+from pixelwise.data.formats import FormatError
 from pixelwise.data.voc_instances import PathLike, _check_path, _check_split, _missing_error, read_palette_png
 
 __all__ = [
@@ -163,7 +162,7 @@ def find_cityscapes(root: PathLike, split: str = "val") -> list[tuple[Path, Path
     return pairs
 
 
-class CityscapesSegmentation(Dataset):
+class CityscapesSegmentation(ImageLabelPairs):
     """Cityscapes semantic segmentation (19 classes) as a dataset (see :func:`find_cityscapes`).
 
     Items are dicts: ``"image"`` float32 ``(3, H, W)`` in [0, 1], ``"label"`` int64 ``(H, W)``
@@ -175,22 +174,4 @@ class CityscapesSegmentation(Dataset):
     """
 
     def __init__(self, root: PathLike, split: str = "val") -> None:
-        self.pairs = find_cityscapes(root, split)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict:
-        image_path, label_path = self.pairs[index]
-        image = read_rgb(image_path)
-        label = read_cityscapes_label(label_path)
-        if image.shape[:2] != label.shape:
-            raise FormatError(
-                f"size mismatch: {image_path} is {image.shape[1]}x{image.shape[0]} but "
-                f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
-            )
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            "label": torch.from_numpy(label.astype(np.int64)),
-            "name": image_path.name[: -len(_IMAGE_SUFFIX)],
-        }
+        super().__init__(find_cityscapes(root, split), read_cityscapes_label, lambda p: p.name[: -len(_IMAGE_SUFFIX)])

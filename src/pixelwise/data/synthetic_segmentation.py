@@ -45,7 +45,7 @@ from scipy.fft import next_fast_len
 from skimage import measure
 from torch.utils.data import Dataset
 
-from pixelwise.data.synthetic_instances import _blob_sdf, _stroke_sdf
+from pixelwise.data.synthetic_instances import _blob_sdf, _is_int, _is_real, _stroke_sdf
 from pixelwise.data.textures import _axis_coords, _bank, _gather
 
 __all__ = [
@@ -86,14 +86,6 @@ _LARGE_SCALE = (0.1, 0.25)   # sigma of the layout fields, fraction of the short
 _SMALL_SCALE = 0.025         # sigma of the roughness octave, fraction of the short side
 _TEXTURE_SCALE = (0.5, 1.5)  # texture magnification (output px per photo px), log-uniform
 _BLOB_ROUGHNESS_PX = 6.0     # outline displacement (px) per unit roughness * unit noise
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)

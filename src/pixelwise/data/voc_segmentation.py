@@ -25,10 +25,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from pixelwise.data.formats import FormatError, read_rgb
+from pixelwise.data.image_label_pairs import ImageLabelPairs
 from pixelwise.data.voc_instances import (
     IGNORE_LABEL,
     VOC_CLASSES,
@@ -119,7 +117,7 @@ def read_voc_label(path: PathLike) -> np.ndarray:
     return label
 
 
-class VocSegmentation(Dataset):
+class VocSegmentation(ImageLabelPairs):
     """PASCAL VOC 2012 / SBD semantic segmentation as a dataset (see :func:`find_voc_segmentation`).
 
     Items are dicts: ``"image"`` float32 ``(3, H, W)`` in [0, 1] (gray images repeated over the
@@ -137,22 +135,4 @@ class VocSegmentation(Dataset):
     """
 
     def __init__(self, root: PathLike, split: str = "val") -> None:
-        self.pairs = find_voc_segmentation(root, split)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, index: int) -> dict:
-        image_path, label_path = self.pairs[index]
-        image = read_rgb(image_path)
-        label = read_voc_label(label_path)
-        if image.shape[:2] != label.shape:
-            raise FormatError(
-                f"size mismatch: {image_path} is {image.shape[1]}x{image.shape[0]} but "
-                f"{label_path} is {label.shape[1]}x{label.shape[0]} (width x height)"
-            )
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            "label": torch.from_numpy(label.astype(np.int64)),
-            "name": image_path.stem,
-        }
+        super().__init__(find_voc_segmentation(root, split), read_voc_label)

@@ -65,6 +65,21 @@ class BasicBlock(nn.Module):
         return F.relu(out + skip, inplace=True)
 
 
+def dilated_resnet(in_channels: int, width: float, blocks: int, stem: int = 32):
+    """``(stem, stages, out_channels, head_channels)`` of the dilated ResNet described above
+    (shared with the segmentation FCN, :mod:`pixelwise.models.segmentation`)."""
+    ch = [max(8, round(c * width)) for c in STAGE_CHANNELS]
+    stem = max(8, round(stem * width))
+    stem_layers = nn.Sequential(_conv_bn_relu(in_channels, stem, stride=2), _conv_bn_relu(stem, stem))
+    stages, cin = [], stem
+    for cout, stride, dilation in zip(ch, STAGE_STRIDES, STAGE_DILATIONS):
+        layers = [BasicBlock(cin, cout, stride, dilation)]
+        layers += [BasicBlock(cout, cout, 1, dilation) for _ in range(blocks - 1)]
+        stages.append(nn.Sequential(*layers))
+        cin = cout
+    return stem_layers, nn.Sequential(*stages), cin, ch[1]
+
+
 class PixelEmbeddingNet(nn.Module):
     """Dilated residual network mapping an image to unit pixel embeddings at 1/8 resolution."""
 
@@ -79,17 +94,7 @@ class PixelEmbeddingNet(nn.Module):
         if not width > 0:
             raise ValueError(f"width must be > 0, got {width}")
         self.embedding_dim, self.num_classes = embedding_dim, num_classes
-        ch = [max(8, round(c * width)) for c in STAGE_CHANNELS]
-        stem = max(8, round(stem * width))
-        self.stem = nn.Sequential(_conv_bn_relu(in_channels, stem, stride=2), _conv_bn_relu(stem, stem))
-        stages, cin = [], stem
-        for cout, stride, dilation in zip(ch, STAGE_STRIDES, STAGE_DILATIONS):
-            layers = [BasicBlock(cin, cout, stride, dilation)]
-            layers += [BasicBlock(cout, cout, 1, dilation) for _ in range(blocks - 1)]
-            stages.append(nn.Sequential(*layers))
-            cin = cout
-        self.stages = nn.Sequential(*stages)
-        head = ch[1]
+        self.stem, self.stages, cin, head = dilated_resnet(in_channels, width, blocks, stem)
         self.embedding_head = nn.Sequential(_conv_bn_relu(cin, head), nn.Conv2d(head, embedding_dim, 1))
         self.semantic_head = None
         if num_classes:

@@ -45,5 +45,6 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 def _load_builtin_models() -> None:
     # Importing the model modules runs their @register_model decorators.
     from . import pixel_embedding  # noqa: F401
+    from . import segmentation  # noqa: F401
     from . import squeezeseg  # noqa: F401
     from . import upsampling  # noqa: F401
