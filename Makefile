@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/pixelwise bench upsample --json runs/bench-upsample.json
 	$(BIN)/pixelwise bench lidar --json runs/bench-lidar.json $(if $(KITTI),--scan $(KITTI)/sequences/00/velodyne/000000.bin)
 	$(BIN)/pixelwise bench instances --images 2 --repeats 3 --json runs/bench-instances.json
+	$(BIN)/pixelwise bench segment --json runs/bench-segment.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

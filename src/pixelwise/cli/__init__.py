@@ -1,5 +1,5 @@
-"""The ``pixelwise`` command line: ``demo``; ``upsample``, ``lidar`` and ``instances`` (train|eval|predict);
-``margin``; ``bench``."""
+"""The ``pixelwise`` command line: ``demo``; ``upsample``, ``lidar``, ``instances`` and ``segment``
+(train|eval|predict); ``margin``; ``bench``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, demo, instances, lidar, margin, upsample
+from . import bench, demo, instances, lidar, margin, segment, upsample
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     upsample.add_parser(sub)
     lidar.add_parser(sub)
     instances.add_parser(sub)
+    segment.add_parser(sub)
     margin.add_parser(sub)
     bench.add_parser(sub)
     return parser

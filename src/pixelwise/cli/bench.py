@@ -1,4 +1,4 @@
-"""``pixelwise bench ops|upsample|lidar|instances``: benchmarks that report ratios measured in one run."""
+"""``pixelwise bench ops|upsample|lidar|instances|segment``: benchmarks that report ratios measured in one run."""
 
 from __future__ import annotations
 
@@ -84,6 +84,18 @@ def add_parser(sub) -> None:
     ins.add_argument("--quiet", action="store_true", help="no progress messages")
     ins.set_defaults(func=_cmd_bench_instances)
 
+    seg = bench_sub.add_parser("segment", help="PAC-CRF against the fully connected CRF (pydensecrf): inference and "
+                                              "training time on one image, as in the paper")
+    seg.add_argument("--height", type=_positive_int, default=375)
+    seg.add_argument("--width", type=_positive_int, default=500)
+    seg.add_argument("--classes", type=_positive_int, default=21)
+    seg.add_argument("--steps", type=_positive_int, default=5, help="mean-field steps")
+    seg.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per method (median)")
+    seg.add_argument("--threads", type=_positive_int, default=2)
+    seg.add_argument("--json", help="also write the results to this JSON file")
+    seg.add_argument("--quiet", action="store_true", help="no progress messages")
+    seg.set_defaults(func=_cmd_bench_segment)
+
 
 def _cmd_bench_upsample(args) -> int:
     from ..bench import upsample
@@ -110,4 +122,17 @@ def _cmd_bench_instances(args) -> int:
                            images=args.images, image_size=args.image_size, model=args.model,
                            bandwidth=args.bandwidth,
                            progress=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
+    return _emit(report, args)
+
+
+def _cmd_bench_segment(args) -> int:
+    from ..bench import segment
+
+    if args.classes < 2:
+        print(f"pixelwise bench segment: --classes must be >= 2, got {args.classes}", file=sys.stderr)
+        return 2
+    quiet = args.quiet or not sys.stderr.isatty()
+    report = segment.run(height=args.height, width=args.width, classes=args.classes, steps=args.steps,
+                         repeats=args.repeats, threads=args.threads,
+                         progress=(lambda m: None) if quiet else (lambda m: print(m, file=sys.stderr)))
     return _emit(report, args)
