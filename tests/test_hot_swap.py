@@ -65,6 +65,24 @@ def test_deepcopy_keeps_a_working_guide():
     torch.testing.assert_close(clone(x), net(x))
 
 
+def test_deepcopy_and_pickle_after_a_training_forward_pass():
+    # the recorder held a non-leaf activation (with grad_fn), which copy.deepcopy refuses
+    import io
+
+    net = convert_to_pac(_net(), layers=["4"], guide="1", scale=0.3)
+    x = torch.randn(1, 3, 10, 10)
+    net(x).sum().backward()
+    clone = copy.deepcopy(net)
+    assert clone[4]._recorder is not net[4]._recorder and clone[4]._recorder.latest is None
+    torch.testing.assert_close(clone(x), net(x))
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    assert loaded[4]._recorder.latest is None
+    torch.testing.assert_close(loaded(x), net(x))
+
+
 def test_errors_name_the_layer():
     with pytest.raises(ValueError, match="not a submodule"):
         convert_to_pac(_net(), layers=["9"], guide="0")

@@ -147,6 +147,25 @@ def test_blur_equals_message_on_pooled_grid_upsampled():
     torch.testing.assert_close(crf(unary, image), torch.softmax(unary - msg, 1))
 
 
+@pytest.mark.parametrize("blur", [1, 3])
+def test_potts_shortcut_equals_4d_potts_weights_at_borders_and_with_blur(blur):
+    """total - filtered must count exactly the taps inside the (pooled) image, also where a
+    dilated window sticks out and where the blurred grid has a partial last cell (13 = 4*3 + 1)."""
+    L, H, W = 4, 13, 11
+    potts = PacCRF(L, [PairwiseKernel(5, 3, blur, "potts")], steps=2).double()
+    full = PacCRF(L, [PairwiseKernel(5, 3, blur, "4d")], steps=2).double()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        p, f = potts.terms[0][0], full.terms[0][0]
+        p.spatial.copy_(torch.randn(5, 5, generator=g, dtype=torch.float64))
+        p.log_scale.copy_(torch.randn(3, generator=g, dtype=torch.float64))
+        f.log_scale.copy_(p.log_scale)
+        f.weight.copy_((1 - torch.eye(L, dtype=torch.float64))[:, :, None, None] * p.spatial)
+    unary = torch.randn(2, L, H, W, generator=g, dtype=torch.float64)
+    image = torch.rand(2, 3, H, W, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(potts(unary, image), full(unary, image), rtol=1e-12, atol=1e-12)
+
+
 def test_loose_steps_have_their_own_weights_and_equal_shared_when_tied():
     specs = [PairwiseKernel(3, 2)]
     shared = _random_weights(PacCRF(3, specs, steps=3).double())
@@ -215,6 +234,10 @@ def test_bad_inputs_are_named():
         PacCRF(3, output="logits")
     with pytest.raises(ValueError, match="kernels"):
         PacCRF(3, kernels=[])
+    with pytest.raises(ValueError, match="guide_channels"):
+        PacCRF(3, guide_channels=0)
+    with pytest.raises(ValueError, match="steps"):  # was silently softmax(unary)
+        crf(torch.randn(1, 4, 8, 8), torch.rand(1, 3, 8, 8), steps=-1)
 
 
 def test_paper_configurations_build_and_reach():

@@ -220,3 +220,63 @@ def test_kernels_option_parses_pairs_and_rejects_bad_syntax(tmp_path, capsys):
             main(["segment", "train", "--out", str(tmp_path / "r"), "--kernels", bad])
         assert exc.value.code == 2
         assert "--kernels" in capsys.readouterr().err
+
+
+def test_crf_stage_keeps_the_frozen_network_bitwise(unaries_run, pac_run):
+    """Backbone and classifier weights and BatchNorm statistics are untouched by the CRF stage
+    (frozen params get no gradient, so Adam's weight decay skips them; BN stays in eval mode
+    through the engine's model.train() calls), also across its interrupt and resume."""
+    from pixelwise.engine import load_checkpoint
+
+    init = load_checkpoint(unaries_run / "model").model_state
+    crf = load_checkpoint(pac_run / "crf" / "model").model_state
+    shared = [k for k in crf if not k.startswith("crf.")]
+    assert any("running_mean" in k for k in shared) and set(shared) == set(init)
+    for k in shared:
+        assert torch.equal(crf[k], init[k]), k
+    assert any(not torch.equal(crf[k], v) for k, v in load_checkpoint(pac_run / "model").model_state.items()
+               if k in init)  # the joint stage does train the network
+
+
+def test_evaluate_dataset_scores_ignore_and_band_by_hand():
+    from torch import nn
+
+    from pixelwise.tasks.segment import evaluate_dataset
+
+    class Fixed(nn.Module):  # predicts class 0 left of column 3, class 1 from there on
+        crf = None
+
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.zeros(1))
+
+        def unaries(self, x):
+            logits = torch.zeros(1, 2, *x.shape[-2:])
+            logits[:, 0, :, :3], logits[:, 1, :, 3:] = 1.0, 1.0
+            return logits
+
+    label = torch.zeros(4, 6, dtype=torch.long)
+    label[:, 2:] = 1          # truth: boundary between columns 1 and 2
+    label[0, :] = 255         # an ignored row: counts nowhere
+    data = [{"image": torch.rand(3, 4, 6), "label": label}]
+    out = evaluate_dataset(Fixed(), data, 2, band_width=0)["methods"]["unaries"]
+    # valid rows 1-3: per row 2 px class 0 right, 1 px class 1 predicted 0, 3 px class 1 right
+    assert out["pixel_accuracy"] == pytest.approx(15 / 18)
+    assert out["per_class_iou"] == {"0": pytest.approx(6 / 9), "1": pytest.approx(9 / 12)}
+    assert out["miou"] == pytest.approx((6 / 9 + 9 / 12) / 2)
+    # band of width 0: columns 1 (class 0, right) and 2 (class 1, predicted 0), rows 1-3
+    assert out["band_miou"] == pytest.approx((3 / 6 + 0 / 3) / 2)
+
+
+def test_dense_run_stopped_in_its_grid_search_has_no_model_json(unaries_run, tmp_path, monkeypatch):
+    from pixelwise.tasks import segment
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(segment, "search_dense_crf", stop)
+    cfg = segment.SegmentConfig(width=0.25, blocks=1, image_size=32, val_images=2, synthetic_train=50,
+                                init=str(unaries_run), crf="dense", joint_stage=segment.StageConfig(steps=0))
+    with pytest.raises(KeyboardInterrupt):
+        segment.train_segmentation(cfg, tmp_path / "dense", log=lambda m: None)
+    assert not (tmp_path / "dense" / "model.json").exists()  # the demo would reuse it without dense_crf.json

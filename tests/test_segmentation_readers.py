@@ -283,6 +283,21 @@ def test_random_scale_crop():
     assert (windows == item["label"]).flatten(2).all(-1).any() or (flipped == item["label"]).flatten(2).all(-1).any()
 
 
+def test_random_scale_crop_draws_new_crops_every_epoch():
+    crops = RandomScaleCrop(_Sized(60, 70), 32, seed=3)
+    first = crops[1]["image"]
+    crops.set_epoch(0)
+    assert torch.equal(crops[1]["image"], first)  # epoch 0: the draws of (seed, index) as before
+    seen = []
+    for epoch in (1, 2, 3):
+        crops.set_epoch(epoch)
+        seen.append(crops[1]["image"])
+        assert torch.equal(crops[1]["image"], seen[-1])  # deterministic within an epoch (resume)
+    assert not all(torch.equal(s, first) for s in seen)  # was the same crop in every epoch
+    with pytest.raises(ValueError, match="epoch"):
+        crops.set_epoch(-1)
+
+
 def test_random_scale_crop_errors():
     base = _Sized(20, 30)
     with pytest.raises(ValueError, match="size"):

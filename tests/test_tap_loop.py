@@ -8,7 +8,7 @@ from pixelwise.ops.tap_loop import tap_loop_conv
 
 
 @pytest.mark.parametrize("H,W,k,d,p", [(7, 9, 3, 1, 1), (11, 6, 5, 3, 6), (9, 8, 5, 4, 8), (8, 8, 3, 2, 0),
-                                       (5, 6, 5, 8, 16)])
+                                       (5, 6, 5, 8, 16), (10, 9, 5, 2, 2)])  # last: partial padding, Ho < H
 @pytest.mark.parametrize("shared", [False, True])
 def test_equals_pac_conv2d_and_gradcheck(H, W, k, d, p, shared):
     g = torch.Generator().manual_seed(H * 31 + k)
@@ -36,3 +36,12 @@ def test_bad_kernel_shape():
         tap_loop_conv(torch.randn(1, 2, 4, 4), torch.ones(1, 2, 9, 4, 4), torch.randn(2, 2, 3, 3), (1, 1), (1, 1))
     with pytest.raises(ValueError, match="input channels"):
         tap_loop_conv(torch.randn(1, 2, 4, 4), torch.ones(1, 1, 9, 4, 4), torch.randn(2, 3, 3, 3), (1, 1), (1, 1))
+
+
+def test_kernel_of_another_geometry_and_bad_shared_weight_are_refused():
+    x = torch.randn(1, 2, 8, 8)
+    K = pac_kernel(torch.randn(1, 2, 8, 8), 3, 1, 1, 1)  # for padding 1: an 8x8 output
+    with pytest.raises(ValueError, match=r"gives a \(6, 6\) output"):
+        tap_loop_conv(x, K, torch.randn(2, 2, 3, 3), (0, 0), (1, 1))  # padding 0 needs a 6x6 kernel
+    with pytest.raises(ValueError, match="shared_filters"):
+        tap_loop_conv(x, K, torch.randn(2, 2, 3, 3), (1, 1), (1, 1), shared_filters=True)

@@ -29,8 +29,10 @@ class RandomScaleCrop(Dataset):
     Per item: a random scale ``s`` (uniform in ``scale``) -- bilinear for ``"image"``, nearest
     for every key in ``label_keys`` --, a horizontal flip with probability 1/2, padding at the
     bottom and right up to ``size`` (the image with 0, labels with ``ignore_index``) and a
-    uniformly random ``size x size`` crop. Deterministic in ``(seed, index)``: the draws come
-    from ``np.random.default_rng((seed, index))``, whatever the base dataset or worker.
+    uniformly random ``size x size`` crop. Deterministic in ``(seed, epoch, index)``, whatever
+    the base dataset or worker: the draws come from ``np.random.default_rng((seed, index))`` in
+    epoch 0 and ``np.random.default_rng((seed, index, epoch))`` after it; the training engine
+    calls :meth:`set_epoch`, so every epoch sees new crops and a resumed run the same ones.
 
     Args:
         base: dataset whose items are dicts holding ``"image"`` (float ``(C, H, W)`` tensor)
@@ -68,6 +70,15 @@ class RandomScaleCrop(Dataset):
             raise TypeError(f"ignore_index: expected an int, got {ignore_index!r}")
         self.base, self.size, self.seed = base, int(size), int(seed)
         self.scale, self.label_keys, self.ignore_index = (lo, hi), tuple(label_keys), int(ignore_index)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the crops of ``epoch`` (called by the engine before every epoch)."""
+        if not _is_int(epoch) or epoch < 0:
+            raise ValueError(f"epoch: expected an int >= 0, got {epoch!r}")
+        self.epoch = int(epoch)
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -96,7 +107,7 @@ class RandomScaleCrop(Dataset):
             index += len(self)
         item = self.base[index]
         image, labels = self._fetch(item, index)
-        rng = np.random.default_rng((self.seed, index))
+        rng = np.random.default_rng((self.seed, index) if self.epoch == 0 else (self.seed, index, self.epoch))
         s = rng.uniform(*self.scale)
         h, w = image.shape[-2:]
         nh, nw = max(_MIN_SIDE, round(h * s)), max(_MIN_SIDE, round(w * s))

@@ -41,6 +41,16 @@ class GuideRecorder:
                              f"{type(output).__name__ if not isinstance(output, torch.Tensor) else tuple(output.shape)}")
         self.latest = output
 
+    # The recorded map is an activation of the last forward pass, not state: copies start without
+    # it (deepcopy of a non-leaf tensor, i.e. after any forward pass with autograd on, would fail).
+    def __deepcopy__(self, memo) -> GuideRecorder:
+        clone = GuideRecorder(self.name)
+        memo[id(self)] = clone
+        return clone
+
+    def __getstate__(self) -> dict:
+        return {"name": self.name, "latest": None}
+
 class HotSwappedPac(PacConv2d):
     """A ``PacConv2d`` that takes its adapting features from a :class:`GuideRecorder`."""
 

@@ -147,8 +147,10 @@ class PairwiseTerm(nn.Module):
             else:  # Potts: sum_{l' != l} = (sum over all labels) - (label l itself); sum_l' Q_j(l') = 1
                 total = (kernel * spatial.reshape(1, 1, -1, 1, 1)).sum(2)
                 m = total - filtered
-        if m.shape[-2:] != size:
-            m = F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False)
+        if self.spec.blur > 1:  # back to the padded full grid, cells aligned, then crop the padding
+            b = self.spec.blur
+            m = F.interpolate(m, size=(m.shape[-2] * b, m.shape[-1] * b), mode="bilinear", align_corners=False)
+            m = m[..., : size[0], : size[1]]
         return m
 
     def extra_repr(self) -> str:
@@ -157,7 +159,12 @@ class PairwiseTerm(nn.Module):
 
 
 def _blur(x: torch.Tensor, factor: int) -> torch.Tensor:
-    return F.avg_pool2d(x, factor, factor, ceil_mode=True, count_include_pad=False)
+    """Average over ``factor x factor`` cells; the image is first padded (edge values) to a multiple
+    of ``factor`` so every cell is whole and the upsampled message lines up with the pixels."""
+    ph, pw = -x.shape[-2] % factor, -x.shape[-1] % factor
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return F.avg_pool2d(x, factor, factor)
 
 
 class PacCRF(nn.Module):
@@ -198,6 +205,8 @@ class PacCRF(nn.Module):
             raise ValueError(f"output: must be 'log' or 'prob', got {output!r}")
         if not init_sigma > 0:
             raise ValueError(f"init_sigma: must be > 0, got {init_sigma!r}")
+        if isinstance(guide_channels, bool) or not isinstance(guide_channels, int) or guide_channels < 1:
+            raise ValueError(f"guide_channels: must be an int >= 1, got {guide_channels!r}")
         specs = tuple(PairwiseKernel.coerce(k) for k in kernels)
         if not specs:
             raise ValueError("kernels: at least one pairwise kernel is needed")
@@ -232,6 +241,8 @@ class PacCRF(nn.Module):
         self._check(unary, image)
         image = image.to(unary.dtype)
         steps = self.steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
         if self.loose and steps > len(self.terms):
             raise ValueError(f"steps: this loose CRF has weights for {len(self.terms)} steps, asked for {steps}")
         logits = unary

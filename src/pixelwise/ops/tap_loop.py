@@ -141,4 +141,12 @@ def tap_loop_conv(x: torch.Tensor, K: torch.Tensor, weight: torch.Tensor, paddin
                          f"{tuple(weight.shape)}, got {tuple(K.shape)}")
     if not shared_filters and weight.shape[1] != x.shape[1]:
         raise ValueError(f"weight must have {x.shape[1]} input channels, got {tuple(weight.shape)}")
-    return _TapLoopConv.apply(x, K, weight, tuple(padding), tuple(dilation), bool(shared_filters))
+    if shared_filters and tuple(weight.shape[:2]) != (1, 1):
+        raise ValueError(f"with shared_filters=True weight must be (1, 1, kh, kw), got {tuple(weight.shape)}")
+    padding, dilation = tuple(padding), tuple(dilation)
+    # K's spatial size fixes the output; one from another geometry would silently shift every tap
+    expect = tuple(x.shape[2 + a] + 2 * padding[a] - dilation[a] * (weight.shape[2 + a] - 1) for a in range(2))
+    if tuple(K.shape[-2:]) != expect:
+        raise ValueError(f"K is {tuple(K.shape[-2:])} per tap, but input {tuple(x.shape[-2:])} with padding "
+                         f"{padding} and dilation {dilation} gives a {expect} output")
+    return _TapLoopConv.apply(x, K, weight, padding, dilation, bool(shared_filters))

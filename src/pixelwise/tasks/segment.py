@@ -26,6 +26,7 @@ one chosen at load time (:func:`load_segment_model`), e.g. the dense CRF on a PA
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -36,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import write_text_atomic
-from ..engine import (OptimizerConfig, ScheduleConfig, TrainConfig, config_to_dict, load_checkpoint, save_checkpoint,
-                      train)
+from ..engine import (OptimizerConfig, ScheduleConfig, TrainConfig, config_to_dict, latest_checkpoint,
+                      load_checkpoint, save_checkpoint, train)
 from ..metrics.segmentation import boundary_band, confusion_matrix, segmentation_scores
 from ..models import create_model
 from ..nn.dense_crf import DenseCRF, DenseCRFParams
@@ -109,6 +110,8 @@ class SegmentConfig:
             raise ValueError(f"crf: expected one of {', '.join(CRF_CHOICES)}, got {self.crf!r}")
         if self.image_size < 32 or self.image_size % 8:
             raise ValueError(f"image_size: must be a multiple of 8 and >= 32, got {self.image_size}")
+        if self.crf in ("pac", "pac-loose") and self.crf_steps < 1:
+            raise ValueError(f"crf_steps: a PAC-CRF needs at least one mean-field step, got {self.crf_steps}")
         for k in self.crf_kernels:
             if len(k) != 2:
                 raise ValueError(f"crf_kernels: each entry must be [kernel_size, dilation], got {k!r}")
@@ -324,7 +327,7 @@ def train_segmentation(cfg: SegmentConfig, run_dir: Path, *, resume: bool = Fals
             continue
         if model.crf is not None:
             model.freeze_backbone(stage.freeze_backbone)
-        has_ckpt = (stage_dir / "checkpoints").is_dir() and any((stage_dir / "checkpoints").iterdir())
+        has_ckpt = latest_checkpoint(stage_dir) is not None
         log(f"stage {stage.name}: {stage.train.steps} steps, lr {stage.train.optimizer.lr:g}"
             + (", backbone frozen" if stage.freeze_backbone else ""))
         result = train(model, splits.train, segmentation_loss(cfg, stage.name != "unaries"), stage.train, stage_dir,
@@ -334,19 +337,26 @@ def train_segmentation(cfg: SegmentConfig, run_dir: Path, *, resume: bool = Fals
             return result
     if model.crf is not None:
         model.freeze_backbone(False)
-    if stages:
-        _copy_final(run_dir / stages[-1].name, run_dir)
-    else:  # dense CRF on the init network as it is: the run keeps a copy of that network
-        save_checkpoint(run_dir / "model", model, model_name=cfg.model, model_config=mc, config=config_to_dict(cfg))
+    # The grid search comes before the final model files: a model.json in the run folder then
+    # means the run is complete (the demo reuses such folders), never "network without its CRF".
     if cfg.crf == "dense":
         params, table = search_dense_crf(model, splits.val, cfg, max_images=val_count, log=log)
         write_text_atomic(run_dir / DENSE_FILE, json.dumps({"params": config_to_dict(params), "grid": table},
                                                            indent=2))
         log(f"dense CRF parameters (grid search on {val_count} validation images) -> {run_dir / DENSE_FILE}")
+    if stages:
+        _copy_final(run_dir / stages[-1].name, run_dir)
+    else:  # dense CRF on the init network as it is: the run keeps a copy of that network
+        save_checkpoint(run_dir / "model", model, model_name=cfg.model, model_config=mc, config=config_to_dict(cfg))
     return result
 
 
 # ------------------------------------------------------------------------------------ inference
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @torch.no_grad()
@@ -357,11 +367,14 @@ def predict_image(model, image: torch.Tensor, dense=None) -> dict:
         raise ValueError(f"image must be RGB (3, H, W), got shape {tuple(image.shape)}")
     device = next(model.parameters()).device
     x = image[None].to(device)
+    _sync(device)
     t0 = time.perf_counter()
     logits = model.unaries(x)
+    _sync(device)  # CUDA runs asynchronously: without this the network's time lands in the CRF's
     t1 = time.perf_counter()
-    out = {"unaries": logits.argmax(1)[0].cpu(), "ms": {"network": 1e3 * (t1 - t0)}, "logits": logits[0].cpu()}
+    out = {"unaries": logits.argmax(1)[0].cpu(), "ms": {"network": 1e3 * (t1 - t0)}}
     if model.crf is not None:
+        t1 = time.perf_counter()
         out["pac"] = model.crf(logits, x).argmax(1)[0].cpu()
         out["ms"]["pac_crf"] = 1e3 * (time.perf_counter() - t1)
     if dense is not None:
@@ -386,8 +399,11 @@ class _Scores:
     def result(self, names) -> dict:
         s, b = segmentation_scores(self.all, ignore=()), segmentation_scores(self.band, ignore=())
         per_class = {names[i]: (None if not s.present[i] else float(s.iou[i])) for i in range(len(names))}
-        return {"miou": float(s.miou_present), "pixel_accuracy": float(s.accuracy),
-                "band_miou": float(b.miou_present), "per_class_iou": per_class}
+        def number(x):  # NaN (nothing to score, e.g. no boundary pixel) -> None: valid JSON
+            return None if math.isnan(float(x)) else float(x)
+
+        return {"miou": number(s.miou_present), "pixel_accuracy": number(s.accuracy),
+                "band_miou": number(b.miou_present), "per_class_iou": per_class}
 
 
 def evaluate_dataset(model, dataset, num_classes: int, *, dense=None, max_images: int = 0, band_width: int = 5,
