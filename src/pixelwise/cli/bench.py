@@ -86,12 +86,13 @@ def add_parser(sub) -> None:
 
     seg = bench_sub.add_parser("segment", help="PAC-CRF against the fully connected CRF (pydensecrf): inference and "
                                               "training time on one image, as in the paper")
-    seg.add_argument("--height", type=_positive_int, default=375)
-    seg.add_argument("--width", type=_positive_int, default=500)
-    seg.add_argument("--classes", type=_positive_int, default=21)
+    seg.add_argument("--height", type=_positive_int, default=375, help="image height (default 375, as in VOC)")
+    seg.add_argument("--width", type=_positive_int, default=500, help="image width (default 500)")
+    seg.add_argument("--classes", type=_positive_int, default=21, help="labels (default 21, as in VOC)")
     seg.add_argument("--steps", type=_positive_int, default=5, help="mean-field steps")
     seg.add_argument("--repeats", type=_positive_int, default=3, help="timed runs per method (median)")
-    seg.add_argument("--threads", type=_positive_int, default=2)
+    seg.add_argument("--threads", type=_positive_int, default=2,
+                     help="torch threads for PAC-CRF (pydensecrf always runs on one)")
     seg.add_argument("--json", help="also write the results to this JSON file")
     seg.add_argument("--quiet", action="store_true", help="no progress messages")
     seg.set_defaults(func=_cmd_bench_segment)
