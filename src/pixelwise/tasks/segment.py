@@ -95,8 +95,9 @@ class SegmentConfig:
     hot_swap_scale: float = 1e-4
     unary_weight: float = 0.0        # cross-entropy on the unaries beside the CRF loss
     band_width: int = 5              # pixels each side of a boundary in the trimap score
-    crf_stage: StageConfig = field(default_factory=lambda: StageConfig(steps=300, lr=1e-3, batch_size=4))
-    joint_stage: StageConfig = field(default_factory=lambda: StageConfig(steps=300, lr=1e-4, batch_size=4))
+    # CRF alone: its weights start at 1/24 per tap and must grow ~10x, hence a rate above the network's
+    crf_stage: StageConfig = field(default_factory=lambda: StageConfig(steps=250, lr=5e-3, batch_size=4))
+    joint_stage: StageConfig = field(default_factory=lambda: StageConfig(steps=250, lr=1e-4, batch_size=4))
     # grid searched for crf=dense (Kraehenbuehl & Koltun search w1, theta_alpha, theta_beta the same way)
     dense_grid: dict = field(default_factory=lambda: {
         "appearance_weight": [3.0, 10.0, 20.0, 40.0], "appearance_xy": [20.0, 50.0, 100.0],

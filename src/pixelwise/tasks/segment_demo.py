@@ -36,7 +36,7 @@ class SegmentDemoBudget:
                             optimizer=OptimizerConfig(name="adam", lr=2e-3, weight_decay=1e-5))
         return SegmentConfig(width=self.width, blocks=1, image_size=self.image_size, synthetic_seed=seed,
                              val_images=self.val_images, test_images=self.test_images, train=train,
-                             crf_stage=StageConfig(self.crf_steps, 1e-3, 4), joint_stage=StageConfig(self.joint_steps,
+                             crf_stage=StageConfig(self.crf_steps, 5e-3, 4), joint_stage=StageConfig(self.joint_steps,
                                                                                                       1e-4, 4),
                              dense_grid={"appearance_weight": [3.0, 5.0], "appearance_rgb": [5.0, 15.0]}, **changes)
 
