@@ -368,6 +368,18 @@ def generate_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()) -
     )
 
 
+def check_scene_dataset_args(count, seed, cfg, cfg_type: type, augment) -> None:
+    """Argument checks shared by the generated-scene datasets (errors name the argument)."""
+    if not _is_int(count) or count < 1:
+        raise ValueError(f"count: expected an int >= 1, got {count!r}")
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    if not isinstance(cfg, cfg_type):
+        raise TypeError(f"cfg: expected a {cfg_type.__name__}, got {type(cfg).__name__}")
+    if not isinstance(augment, bool):
+        raise TypeError(f"augment: expected a bool, got {type(augment).__name__}")
+
+
 class SyntheticInstances(Dataset):
     """A fixed-size dataset of :func:`generate_scene` scenes, rendered on access.
 
@@ -392,14 +404,7 @@ class SyntheticInstances(Dataset):
     """
 
     def __init__(self, count: int, seed: int = 0, cfg: SceneConfig = SceneConfig(), augment: bool = False) -> None:
-        if not _is_int(count) or count < 1:
-            raise ValueError(f"count: expected an int >= 1, got {count!r}")
-        if not _is_int(seed) or seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-        if not isinstance(cfg, SceneConfig):
-            raise TypeError(f"cfg: expected a SceneConfig, got {type(cfg).__name__}")
-        if not isinstance(augment, bool):
-            raise TypeError(f"augment: expected a bool, got {type(augment).__name__}")
+        check_scene_dataset_args(count, seed, cfg, SceneConfig, augment)
         self.count, self.seed, self.cfg, self.augment = int(count), int(seed), cfg, augment
 
     def __len__(self) -> int:

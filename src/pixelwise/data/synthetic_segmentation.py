@@ -45,7 +45,7 @@ from scipy.fft import next_fast_len
 from skimage import measure
 from torch.utils.data import Dataset
 
-from pixelwise.data.synthetic_instances import _blob_sdf, _is_int, _is_real, _stroke_sdf
+from pixelwise.data.synthetic_instances import _blob_sdf, _is_int, _is_real, _stroke_sdf, check_scene_dataset_args
 from pixelwise.data.textures import _axis_coords, _bank, _gather
 
 __all__ = [
@@ -396,14 +396,7 @@ class SyntheticSegmentation(Dataset):
 
     def __init__(self, count: int, seed: int = 0, cfg: SegSceneConfig = SegSceneConfig(),
                  augment: bool = False) -> None:
-        if not _is_int(count) or count < 1:
-            raise ValueError(f"count: expected an int >= 1, got {count!r}")
-        if not _is_int(seed) or seed < 0:
-            raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
-        if not isinstance(cfg, SegSceneConfig):
-            raise TypeError(f"cfg: expected a SegSceneConfig, got {type(cfg).__name__}")
-        if not isinstance(augment, bool):
-            raise TypeError(f"augment: expected a bool, got {type(augment).__name__}")
+        check_scene_dataset_args(count, seed, cfg, SegSceneConfig, augment)
         self.count, self.seed, self.cfg, self.augment = int(count), int(seed), cfg, augment
 
     def __len__(self) -> int:
