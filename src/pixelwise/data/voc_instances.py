@@ -336,18 +336,23 @@ _VOC_LAYOUT = ("SegmentationObject", ("JPEGImages", ".jpg"), ("SegmentationObjec
 _SBD_LAYOUT = ("inst", ("img", ".jpg"), ("inst", ".mat"), ("cls", ".mat"), Path("."))
 
 
-def _detect_layout(root: Path):
+def detect_voc_layout(root: Path, voc_layout: tuple, sbd_layout: tuple, expected: str):
+    """``(folder, layout)``: the VOC2012 or SBD folder at or under ``root``, recognised by the
+    marker folder (``layout[0]``) of ``voc_layout`` or ``sbd_layout``; ``expected`` describes
+    both layouts in the error."""
     for folder in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
-        if (folder / _VOC_LAYOUT[0]).is_dir():
-            return folder, _VOC_LAYOUT
+        if (folder / voc_layout[0]).is_dir():
+            return folder, voc_layout
     for folder in (root, root / "dataset", root / "benchmark_RELEASE" / "dataset"):
-        if (folder / _SBD_LAYOUT[0]).is_dir():
-            return folder, _SBD_LAYOUT
-    raise FileNotFoundError(
-        f"{root}: neither a VOC2012 folder (with SegmentationObject/, SegmentationClass/, "
-        "JPEGImages/, ImageSets/Segmentation/) nor an SBD dataset folder (with inst/, cls/, img/, "
-        "<split>.txt)"
-    )
+        if (folder / sbd_layout[0]).is_dir():
+            return folder, sbd_layout
+    raise FileNotFoundError(f"{root}: {expected}")
+
+
+def _detect_layout(root: Path):
+    return detect_voc_layout(root, _VOC_LAYOUT, _SBD_LAYOUT,
+                             "neither a VOC2012 folder (with SegmentationObject/, SegmentationClass/, JPEGImages/, "
+                             "ImageSets/Segmentation/) nor an SBD dataset folder (with inst/, cls/, img/, <split>.txt)")
 
 
 def _check_split(split) -> str:

@@ -38,6 +38,7 @@ from pixelwise.data.voc_instances import (
     _load_mat,
     _mat_variable,
     _missing_error,
+    detect_voc_layout,
     _read_split_file,
     _struct_field,
     read_palette_png,
@@ -51,16 +52,8 @@ _SBD = ("cls", ("img", ".jpg"), ("cls", ".mat"), Path("."))
 
 
 def _detect_layout(root: Path):
-    for folder in (root, root / "VOC2012", root / "VOCdevkit" / "VOC2012"):
-        if (folder / _VOC[0]).is_dir():
-            return folder, _VOC
-    for folder in (root, root / "dataset", root / "benchmark_RELEASE" / "dataset"):
-        if (folder / _SBD[0]).is_dir():
-            return folder, _SBD
-    raise FileNotFoundError(
-        f"{root}: neither a VOC2012 folder (with SegmentationClass/, JPEGImages/, "
-        "ImageSets/Segmentation/) nor an SBD dataset folder (with cls/, img/, <split>.txt)"
-    )
+    return detect_voc_layout(root, _VOC, _SBD, "neither a VOC2012 folder (with SegmentationClass/, JPEGImages/, "
+                             "ImageSets/Segmentation/) nor an SBD dataset folder (with cls/, img/, <split>.txt)")
 
 
 def find_voc_segmentation(root: PathLike, split: str = "val") -> list[tuple[Path, Path]]:
