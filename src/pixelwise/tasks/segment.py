@@ -93,7 +93,7 @@ class SegmentConfig:
     hot_swap_layers: list[str] = field(default_factory=list)  # [] = last conv of stages 2-4
     hot_swap_guide: str = "backbone.stem"
     hot_swap_scale: float = 1e-4
-    unary_weight: float = 0.0        # cross-entropy on the unaries beside the CRF loss
+    unary_weight: float = 1.0        # cross-entropy on the unaries beside the CRF loss (keeps them from drifting)
     band_width: int = 5              # pixels each side of a boundary in the trimap score
     # CRF alone: its weights start at 1/24 per tap and must grow ~10x, hence a rate above the network's
     crf_stage: StageConfig = field(default_factory=lambda: StageConfig(steps=250, lr=5e-3, batch_size=4))
