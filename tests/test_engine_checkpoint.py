@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -204,7 +205,7 @@ def test_corrupt_and_missing_files(tmp_path):
     with pytest.raises(CheckpointError, match=r"d\.json: invalid JSON"):
         load_checkpoint(path)
     js.write_text(text.replace(f'"format_version": {FORMAT_VERSION}', f'"format_version": {FORMAT_VERSION + 1}'))
-    with pytest.raises(CheckpointError, match=r"d\.json: checkpoint format version 2 is newer"):
+    with pytest.raises(CheckpointError, match=rf"d\.json: checkpoint format version {FORMAT_VERSION + 1} is newer"):
         load_checkpoint(path)
     js.write_text("{}")
     with pytest.raises(CheckpointError, match=r"d\.json: not a pixelwise checkpoint"):
@@ -260,3 +261,54 @@ def test_latest_checkpoint(tmp_path):
     (ck_dir / "notes.json").write_text("{}")
     assert latest_checkpoint(tmp_path) == ck_dir / "step-0000300.safetensors"
     assert load_checkpoint(latest_checkpoint(tmp_path)).step == 300
+
+
+def test_an_edited_sidecar_is_refused(tmp_path):
+    """The sidecar is covered by a hash: an edited step (which would resume at the wrong place),
+    model name or metric is a named error, not a silent change."""
+    model, opt = Net(), None
+    opt = torch.optim.Adam(model.parameters())
+    path = save_checkpoint(tmp_path / "s", model, model_name="net", model_config={}, step=40, optimizer=opt)
+    js = tmp_path / "s.json"
+    text = js.read_text()
+    assert load_checkpoint(path).step == 40
+    for old, new in (('"step": 40', '"step": 4'), ('"model_name": "net"', '"model_name": "nut"')):
+        assert old in text
+        js.write_text(text.replace(old, new))
+        with pytest.raises(CheckpointError, match=r"s\.json: the sidecar was edited or damaged"):
+            load_checkpoint(path)
+    js.write_text(text)
+    js.chmod(0o000)
+    try:
+        if not os.access(js, os.R_OK):  # root reads anything
+            with pytest.raises(CheckpointError, match=r"s\.json: cannot read the checkpoint sidecar"):
+                load_checkpoint(path)
+    finally:
+        js.chmod(0o644)
+    js.unlink()
+    js.mkdir()
+    with pytest.raises(CheckpointError, match=r"s\.json"):
+        load_checkpoint(path)
+
+
+def test_named_optimizer_states_round_trip(tmp_path):
+    model = Net()
+    opts = {"d": torch.optim.Adam(model.parameters(), lr=0.1), "g": torch.optim.SGD(model.parameters(), lr=0.2,
+                                                                                   momentum=0.9)}
+    model(torch.randn(2, 1, 5, 5)).sum().backward()
+    for o in opts.values():
+        o.step()
+    path = save_checkpoint(tmp_path / "n", model, model_name="net", model_config={}, optimizer=opts)
+    fresh = {"d": torch.optim.Adam(model.parameters(), lr=0.1), "g": torch.optim.SGD(model.parameters(), lr=0.2,
+                                                                                    momentum=0.9)}
+    restore_training_state(path, fresh, None)
+    for name in opts:
+        a, b = opts[name].state_dict()["state"], fresh[name].state_dict()["state"]
+        assert a.keys() == b.keys()
+        for k in a:
+            for key, value in a[k].items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[k][key]))
+    with pytest.raises(CheckpointError, match="several named optimizer"):
+        restore_training_state(path, torch.optim.Adam(model.parameters()), None)
+    with pytest.raises(CheckpointError, match="no optimizer state for update 'e'"):
+        restore_training_state(path, {"e": torch.optim.Adam(model.parameters())}, None)

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
 
-from pixelwise.engine import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed, is_main
+from pixelwise.engine import DeviceError, DistInfo, all_reduce_mean, barrier, cleanup, init_distributed, is_main
 
 SCRIPTS = Path(__file__).parent / "engine_scripts"
 sys.path.insert(0, str(SCRIPTS))
@@ -37,7 +37,7 @@ def test_single_process_helpers(monkeypatch):
     with pytest.raises(ValueError, match="device must be"):
         init_distributed("tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA is not available"):
+        with pytest.raises(DeviceError, match="CUDA is not available"):
             init_distributed("cuda")
 
 

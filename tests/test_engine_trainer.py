@@ -225,7 +225,10 @@ def test_resume_drops_log_lines_after_the_checkpoint(tmp_path):
     assert [r["step"] for r in read_log(tmp_path / "r")] == [1, 2, 3, 4, 5, 6]
 
 
-def test_sigint_in_subprocess_then_resume(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_in_subprocess_then_resume_is_bitwise(tmp_path, sig):
+    """Ctrl-C and a scheduler's SIGTERM both save a checkpoint and exit non-zero; --resume then
+    gives bitwise the weights of an uninterrupted run."""
     run_dir = tmp_path / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "sigint_train.py"), str(run_dir), "--slow"],
@@ -236,15 +239,15 @@ def test_sigint_in_subprocess_then_resume(tmp_path):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, (out, err)
+    assert proc.returncode == 128 + sig, (out, err)
     result = json.loads(out.strip().splitlines()[-1])
     assert result["interrupted"] and 5 <= result["step"] < sigint_train.STEPS
-    assert f"interrupted at step {result['step']}/{sigint_train.STEPS}" in out and result["checkpoint"] in out
+    assert f"interrupted by {sig.name} at step {result['step']}/{sigint_train.STEPS}" in out and result["checkpoint"] in out
     assert load_checkpoint(result["checkpoint"]).step == result["step"]
     assert latest_checkpoint(run_dir) == Path(result["checkpoint"])
 
@@ -278,7 +281,7 @@ def test_errors_are_clear(tmp_path):
     config.optimizer.name = "rmsprop"  # bypassing the config check
     with pytest.raises(ValueError, match="optimizer.name must be one of adam, adamw, sgd, got 'rmsprop'"):
         run(tmp_path / "b", config)
-    with pytest.raises(FileNotFoundError, match=f"no complete checkpoint in {tmp_path / 'c'}"):
+    with pytest.raises(FileNotFoundError, match=f"cannot resume {tmp_path / 'c'}: no run there"):
         run(tmp_path / "c", cfg(), resume=True)
     run(tmp_path / "d", cfg(steps=1))
     with pytest.raises(FileExistsError, match="already holds a run"):

@@ -1,7 +1,7 @@
-"""Train the toy model in a subprocess so the test can send it SIGINT (Ctrl-C).
+"""Train the toy model in a subprocess so the test can send it SIGINT (Ctrl-C) or SIGTERM.
 
 usage: sigint_train.py RUN_DIR [--slow] [--resume]
-Exits 130 when interrupted (like the CLI), 0 when finished; the last stdout line is the result.
+Exits 130 / 143 when stopped by SIGINT / SIGTERM (like the CLI), 0 when finished; the last stdout line is the result.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 
 import engine_toy as toy
 
-from pixelwise.engine import OptimizerConfig, TrainConfig, train
+from pixelwise.engine import EXIT_CODES, OptimizerConfig, TrainConfig, train
 
 STEPS = 80
 
@@ -39,4 +39,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     result = run(args[0], slow="--slow" in args, resume="--resume" in args)
     print(json.dumps({"step": result.step, "interrupted": result.interrupted, "checkpoint": str(result.checkpoint)}), flush=True)
-    sys.exit(130 if result.interrupted else 0)
+    sys.exit(EXIT_CODES[result.signal] if result.interrupted else 0)

@@ -57,7 +57,9 @@ __all__ = [
     "unwrap_model",
 ]
 
-FORMAT_VERSION = 1
+# 2: the sidecar carries the SHA-256 of its own content ("sidecar_sha256"); optimizer and
+#    scheduler state may be a dict of named states (alternating multi-optimizer steps).
+FORMAT_VERSION = 2
 FORMAT_NAME = "pixelwise-checkpoint"
 _SUFFIXES = (".safetensors", ".json")
 _STEP_RE = re.compile(r"^step-(\d+)\.json$")
@@ -156,6 +158,24 @@ def _versions() -> dict[str, str]:
     return {"pixelwise": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
+SIDECAR_HASH = "sidecar_sha256"
+NAMED = "__named__"  # tag of a dict of optimizer / scheduler states by update name
+
+
+def _sidecar_hash(meta: dict) -> str:
+    """SHA-256 of the sidecar's content without its own hash field (canonical JSON)."""
+    body = {k: v for k, v in meta.items() if k != SIDECAR_HASH}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def _encode_states(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return {NAMED: {name: _encode(o.state_dict(), f"{prefix}.{name}", tensors) for name, o in obj.items()}}
+    return _encode(obj.state_dict(), prefix, tensors)
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -165,7 +185,7 @@ def save_checkpoint(
     step: int = 0,
     metrics: dict | None = None,
     config: dict | Any = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | dict[str, torch.optim.Optimizer] | None = None,
     scheduler: Any = None,
     train_state: dict | None = None,
 ) -> Path:
@@ -174,7 +194,10 @@ def save_checkpoint(
     ``path`` is the stem (a ``.safetensors``/``.json`` suffix is stripped). Model tensors are
     stored as ``model.<name>``, optimizer tensors as ``optim.<...>``, scheduler tensors as
     ``sched.<...>`` and tensors inside ``train_state`` (e.g. RNG states) as ``state.<...>``.
-    ``config`` may be a dict or a config dataclass (stored as its plain dict).
+    ``config`` may be a dict or a config dataclass (stored as its plain dict). ``optimizer`` and
+    ``scheduler`` may each be one object or a dict of them by name (one per update of an
+    alternating step). The sidecar records the SHA-256 of the tensor file and of its own
+    content, so an edited or damaged sidecar is refused on load.
     An existing ``.json`` of the same stem is removed first, so a crash half-way leaves an
     incomplete checkpoint rather than an old JSON paired with new tensors.
     """
@@ -200,13 +223,14 @@ def save_checkpoint(
         "metrics": _encode(dict(metrics or {}), "metrics", {}),
         "versions": _versions(),
         "created_unix": time.time(),
-        "optimizer": _encode(optimizer.state_dict(), "optim", tensors) if optimizer is not None else None,
-        "scheduler": _encode(scheduler.state_dict(), "sched", tensors) if scheduler is not None else None,
+        "optimizer": _encode_states(optimizer, "optim", tensors),
+        "scheduler": _encode_states(scheduler, "sched", tensors),
         "train_state": _encode(train_state, "state", tensors) if train_state is not None else None,
     }
     data = st_save(tensors, metadata={"format": FORMAT_NAME})
     meta["tensor_file"] = {"name": tensor_file.name, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     meta["tensors"] = {k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape)} for k, v in tensors.items()}
+    meta[SIDECAR_HASH] = _sidecar_hash(meta)
     text = json.dumps(meta, indent=1, allow_nan=False)
     json_file.unlink(missing_ok=True)
     write_bytes_atomic(tensor_file, data)
@@ -260,6 +284,8 @@ def _read_meta(json_file: Path) -> dict:
         meta = json.loads(json_file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{json_file}: invalid JSON ({e})") from None
+    except OSError as e:
+        raise CheckpointError(f"{json_file}: cannot read the checkpoint sidecar ({e.strerror or e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME or "format_version" not in meta:
         raise CheckpointError(f"{json_file}: not a pixelwise checkpoint sidecar (no '{FORMAT_NAME}' format tag)")
     version = meta["format_version"]
@@ -268,6 +294,17 @@ def _read_meta(json_file: Path) -> dict:
             f"{json_file}: checkpoint format version {version!r} is newer than this pixelwise supports "
             f"({FORMAT_VERSION}); upgrade pixelwise to read it"
         )
+    if version >= 2:
+        recorded = meta.get(SIDECAR_HASH)
+        try:
+            actual = _sidecar_hash(meta)
+        except ValueError:  # non-finite numbers the writer never produces
+            actual = None
+        if recorded != actual:
+            raise CheckpointError(
+                f"{json_file}: the sidecar was edited or damaged after it was written (its content no longer "
+                f"matches the SHA-256 it records); restore the original file or use another checkpoint"
+            )
     return meta
 
 
@@ -276,7 +313,10 @@ def _read_tensors(tensor_file: Path, meta: dict) -> dict[str, torch.Tensor]:
 
     if not tensor_file.is_file():
         raise CheckpointError(f"{tensor_file}: tensor file is missing (its .json sidecar exists)")
-    data = tensor_file.read_bytes()
+    try:
+        data = tensor_file.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{tensor_file}: cannot read the tensor file ({e.strerror or e})") from None
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own SafetensorError (and others) on bad bytes
@@ -367,17 +407,29 @@ def load_weights(model: nn.Module, checkpoint_or_path: Checkpoint | str | os.Pat
 
 
 def restore_training_state(checkpoint: Checkpoint | str | os.PathLike, optimizer: Any, scheduler: Any) -> dict:
-    """Load optimizer and scheduler state (either may be None); returns the saved ``train_state``."""
+    """Load optimizer and scheduler state (either may be None, or a dict of them by update name,
+    as saved); returns the saved ``train_state``."""
     ckpt = _as_checkpoint(checkpoint)
     for obj, state, what in ((optimizer, ckpt.optimizer_state, "optimizer"), (scheduler, ckpt.scheduler_state, "scheduler")):
         if obj is None:
             continue
         if state is None:
             raise CheckpointError(f"{ckpt.path}: has no {what} state (saved for inference only?)")
-        try:
-            obj.load_state_dict(state)
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise CheckpointError(f"{ckpt.path}: {what} state does not fit this {type(obj).__name__}: {e}") from None
+        named = isinstance(state, dict) and set(state) == {NAMED}
+        if isinstance(obj, dict) != named:
+            raise CheckpointError(f"{ckpt.path}: {what} state was saved for "
+                                  f"{'several named' if named else 'one'} {what}(s), but this run has "
+                                  f"{'several' if isinstance(obj, dict) else 'one'}")
+        pairs = [(name, o, state[NAMED].get(name)) for name, o in obj.items()] if named else [(what, obj, state)]
+        for name, target, saved in pairs:
+            if saved is None:
+                raise CheckpointError(f"{ckpt.path}: has no {what} state for update {name!r} "
+                                      f"(saved: {', '.join(state[NAMED])})")
+            try:
+                target.load_state_dict(saved)
+            except (ValueError, KeyError, RuntimeError) as e:
+                whose = f"{what} state of {name!r}" if named else f"{what} state"
+                raise CheckpointError(f"{ckpt.path}: {whose} does not fit this {type(target).__name__}: {e}") from None
     return dict(ckpt.train_state or {})
 
 

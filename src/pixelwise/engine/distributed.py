@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
+    "DeviceError",
     "DistInfo",
     "init_distributed",
     "resolve_device",
@@ -54,17 +55,31 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
 
 
+class DeviceError(ValueError):
+    """A device that does not exist on this machine or is not a device name at all."""
+
+
 def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``; ``cpu``, ``cuda``
+    and ``cuda:N`` as given. Anything else, or CUDA on a machine without it, is a
+    :class:`DeviceError` whose message says what this machine has."""
+    if not isinstance(device, str):
+        raise DeviceError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-        return torch.device(device if ":" in device else f"cuda:{local_rank}")
-    if device != "cpu":
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    return torch.device("cpu")
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise DeviceError(f"device {device!r}: CUDA is not available on this machine ({why}, torch "
+                              f"{torch.__version__}); use --device cpu (or train.device=cpu)")
+        index = int(device[5:]) if ":" in device else local_rank
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                              f"numbered from 0")
+        return torch.device("cuda", index)
+    raise DeviceError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

@@ -6,24 +6,28 @@ What it guarantees, and why:
   rank), the epoch and the position inside it, and the partly filled log window. Training N
   steps and training k steps, stopping, then resuming to N give bitwise identical weights on
   CPU (tested), so an interrupted run loses nothing but time.
-* **Safe Ctrl-C.** The first SIGINT only sets a flag; the loop stops at the next step
-  boundary (all DDP ranks agree on which), saves a checkpoint and returns
-  ``TrainResult(interrupted=True)``. A second Ctrl-C, or a ``KeyboardInterrupt`` raised by user
-  code, stops at once; the last completed step is still saved unless the interrupt hit the
-  middle of an optimizer update.
+* **Pre-emption safe.** The first SIGINT or SIGTERM only sets a flag; the loop stops at the next
+  step boundary (all DDP ranks agree on which), saves a checkpoint and returns
+  ``TrainResult(interrupted=True, signal=...)``. A second signal while that checkpoint is written
+  waits for the write; at any other time it (or a ``KeyboardInterrupt`` raised by user code) stops
+  at once, and the last completed step is still saved unless it hit the middle of an update.
+* **One run per folder.** The run folder is locked (:mod:`.run_lock`) while a run owns it.
+* **Any step shape.** ``step`` is a loss function (one optimizer) or a :class:`~.steps.Step` of
+  several alternating updates, each with its own optimizer and schedule (GANs); all resume
+  bitwise. ``frozen`` names modules that keep their weights and BatchNorm statistics (a stage
+  of a :func:`~.stages.train_stages` run).
 * **DDP = single process.** The sampler gives each rank a contiguous slice of the same global
   batch; with a loss that averages over the batch, a DDP run follows the single-process run
   with the same global batch (up to float summation order).
-* **Loud failures.** A non-finite loss (or gradient norm) stops training with the step number
-  rather than silently training on NaNs.
+* **Loud failures.** A non-finite loss (or gradient norm) stops training with
+  :class:`NonFiniteLossError` naming the step and how to resume, rather than silently training
+  on NaNs.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,10 +50,14 @@ from .distributed import (
     is_main,
 )
 from .rng import capture_rng, preserved_rng, restore_rng, seed_all
+from .run_lock import run_lock
 from .runlog import RunLog, format_values, make_progress, to_float
 from .sampler import ResumableBatchSampler, epoch_seed
+from .signals import StopSignals
+from .steps import LossFn, Step, as_step
 
-__all__ = ["TrainResult", "train", "build_optimizer", "build_scheduler", "move_to_device"]
+__all__ = ["NonFiniteLossError", "TrainResult", "train", "build_optimizer", "build_scheduler", "freeze",
+           "move_to_device"]
 
 RESERVED_LOG_KEYS = ("step", "split", "loss", "lr", "time_s")
 
@@ -60,6 +68,11 @@ class TrainResult:
     metrics: dict  # {"train_loss": ..., **last validation metrics}
     checkpoint: Path | None  # final model.safetensors, or the interrupt checkpoint
     interrupted: bool
+    signal: str | None = None  # "SIGINT" / "SIGTERM" when a signal stopped the run
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A NaN or infinite loss or gradient norm; the message gives the step and how to resume."""
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -114,31 +127,6 @@ def move_to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-class _Sigint:
-    """First Ctrl-C: request a stop at the next step boundary. Second: KeyboardInterrupt now.
-
-    Installed only in the main thread and only over Python's default handler, so applications
-    with their own SIGINT handling keep it (they then get the KeyboardInterrupt path)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> "_Sigint":
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
 class _Stop(Exception):
     """All ranks agreed to stop after a Ctrl-C."""
 
@@ -162,12 +150,25 @@ class _Window:
         return {"sums": dict(self.sums), "count": self.count}
 
 
-def _check_finite(value: float, what: str, step: int, lr: float) -> None:
+def _check_finite(value: float, what: str, step: int, lr: float, last_saved: int) -> None:
     if not math.isfinite(value):
-        raise FloatingPointError(
-            f"{what} is {value} at step {step} (lr {lr:g}); training stopped. Check the data, the "
-            "learning rate and the model; resume=True restarts from the last checkpoint"
+        since = f"its last checkpoint (step {last_saved})" if last_saved > 0 else "step 0 (no checkpoint yet)"
+        raise NonFiniteLossError(
+            f"{what} is {value} at step {step} (lr {lr:g}); training stopped. Check the data, the learning rate "
+            f"and the model, then continue the run from {since} with --resume (resume=True)"
         )
+
+
+def freeze(model: nn.Module, names) -> None:
+    """Freeze the named submodules: no gradients, and BatchNorm/dropout in eval mode whenever the
+    model is put in train mode by the loop (call again after ``model.train()``)."""
+    for name in names:
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"frozen: the model has no submodule {name!r}") from None
+        module.requires_grad_(False)
+        module.eval()
 
 
 def _rotate(ckpt_dir: Path, keep: int) -> None:
@@ -200,7 +201,7 @@ def _rotate(ckpt_dir: Path, keep: int) -> None:
 def train(
     model: nn.Module,
     train_set,
-    loss_fn: Callable[[nn.Module, Any], tuple[torch.Tensor, dict]],
+    step: Step | LossFn,
     config: TrainConfig,
     run_dir: str | os.PathLike,
     *,
@@ -210,25 +211,27 @@ def train(
     full_config: Any = None,
     resume: bool = False,
     collate_fn: Callable | None = None,
+    frozen: tuple[str, ...] = (),
     log: Callable[[str], Any] = print,
 ) -> TrainResult:
     """Train ``model`` for ``config.steps`` optimizer steps; see the module docstring.
 
-    ``loss_fn(model, batch) -> (scalar loss, {name: float})`` gets the batch already on the
-    device (and the DDP wrapper under DDP); the log names ``step, split, loss, lr, time_s`` are
-    reserved. ``validate(model) -> {name: float}`` runs on rank 0 only, in eval mode under
+    ``step`` is a :class:`~.steps.Step` or a loss function ``loss_fn(model, batch) -> (scalar
+    loss, {name: float})`` (one optimizer over every parameter); losses get the batch already on
+    the device (and the DDP wrapper under DDP); the log names ``step, split, loss, lr, time_s``
+    are reserved. ``frozen`` names submodules kept frozen (no gradient, eval-mode BatchNorm). ``validate(model) -> {name: float}`` runs on rank 0 only, in eval mode under
     ``torch.no_grad()``, every ``config.val_every`` steps and at the end, without disturbing the
     training RNG streams. ``run_dir`` gets ``config.yaml``, ``log.jsonl``,
     ``checkpoints/step-XXXXXXX.{safetensors,json}`` and finally ``model.{safetensors,json}``.
     The caller owns the process group (``distributed.cleanup``); train only joins it.
     """
-    return _Trainer(model, train_set, loss_fn, config, Path(run_dir), model_name, model_config, validate,
-                    full_config, collate_fn, log).run(resume)
+    return _Trainer(model, train_set, as_step(step), config, Path(run_dir), model_name, model_config, validate,
+                    full_config, collate_fn, tuple(frozen), log).run(resume)
 
 
 class _Trainer:
-    def __init__(self, model, train_set, loss_fn, config, run_dir, model_name, model_config, validate,
-                 full_config, collate_fn, log):
+    def __init__(self, model, train_set, step_spec: Step, config, run_dir, model_name, model_config, validate,
+                 full_config, collate_fn, frozen, log):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.cfg = config
@@ -238,7 +241,9 @@ class _Trainer:
         self.main = is_main(self.info)
         self.model = model
         self.train_set = train_set
-        self.loss_fn = loss_fn
+        self.step_spec = step_spec
+        self.frozen = frozen
+        self.signals = StopSignals()
         self.validate_fn = validate
         self.model_name = model_name
         self.model_config = dict(model_config)
@@ -282,9 +287,15 @@ class _Trainer:
         ckpt = None
         if resume:
             path = latest_checkpoint(self.run_dir)
-            if path is None:
-                raise FileNotFoundError(f"cannot resume: no complete checkpoint in {self.ckpt_dir}")
-            ckpt = load_checkpoint(path)
+            if path is not None:
+                ckpt = load_checkpoint(path)
+            elif not (self.run_dir / "log.jsonl").exists():
+                raise FileNotFoundError(f"cannot resume {self.run_dir}: no run there (no log.jsonl and no complete "
+                                        f"checkpoint in {self.ckpt_dir})")
+            else:  # stopped before its first checkpoint (e.g. killed): nothing to lose, start over
+                self.say(f"note: {self.ckpt_dir} holds no complete checkpoint yet; starting the run from step 0")
+                if self.main:
+                    self.runlog.truncate_after(0)
         elif latest_checkpoint(self.run_dir) is not None or (self.run_dir / "log.jsonl").exists():
             raise FileExistsError(
                 f"{self.run_dir} already holds a run (log.jsonl or checkpoints); resume it or use another run directory"
@@ -292,12 +303,16 @@ class _Trainer:
         self.model.to(info.device)
         if ckpt is not None:
             load_weights(self.model, ckpt, strict=True)
-        self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
-        self.scheduler = build_scheduler(self.optimizer, cfg.schedule)
+        freeze(self.model, self.frozen)
+        self.updates = self.step_spec.updates
+        self.optimizers = {u.name: build_optimizer(u.params(self.model), u.optimizer or cfg.optimizer)
+                           for u in self.updates}
+        self.schedulers = {u.name: build_scheduler(self.optimizers[u.name], u.schedule or cfg.schedule)
+                           for u in self.updates}
         if ckpt is None:
             seed_all(cfg.seed + info.rank)
             return None
-        state = restore_training_state(ckpt, self.optimizer, self.scheduler)
+        state = restore_training_state(ckpt, *self._optimizer_state())
         self.step = ckpt.step
         self.metrics = dict(ckpt.metrics)
         self.last_saved_step = self.last_val_step = self.step
@@ -318,6 +333,18 @@ class _Trainer:
 
     # ----------------------------------------------------------------- pieces of a step
 
+    def _optimizer_state(self) -> tuple:
+        """What a checkpoint stores: a single step keeps the one-optimizer layout of earlier
+        versions (their checkpoints resume); alternating steps store each update by name."""
+        if self.step_spec.single:
+            name = self.updates[0].name
+            return self.optimizers[name], self.schedulers[name]
+        return self.optimizers, self.schedulers
+
+    def train_mode(self) -> None:
+        self.model.train()
+        freeze(self.model, self.frozen)
+
     def _train_state(self, ranks: list) -> dict:
         return {
             "epoch": self.epoch,
@@ -335,12 +362,14 @@ class _Trainer:
         ranks = gather_objects(self.info, self.rank_snapshot) if collective else [self.rank_snapshot]
         path = None
         if self.main:
-            path = save_checkpoint(
-                self.ckpt_dir / f"step-{self.step:07d}", self.model, model_name=self.model_name,
-                model_config=self.model_config, step=self.step, metrics=self.metrics, config=self.config_dict,
-                optimizer=self.optimizer, scheduler=self.scheduler, train_state=self._train_state(ranks),
-            )
-            _rotate(self.ckpt_dir, self.cfg.keep_checkpoints)
+            optimizer, scheduler = self._optimizer_state()
+            with self.signals.saving():
+                path = save_checkpoint(
+                    self.ckpt_dir / f"step-{self.step:07d}", self.model, model_name=self.model_name,
+                    model_config=self.model_config, step=self.step, metrics=self.metrics, config=self.config_dict,
+                    optimizer=optimizer, scheduler=scheduler, train_state=self._train_state(ranks),
+                )
+                _rotate(self.ckpt_dir, self.cfg.keep_checkpoints)
         self.last_saved_step = self.step
         return path
 
@@ -353,7 +382,7 @@ class _Trainer:
                 try:
                     raw = self.validate_fn(base)
                 finally:
-                    base.train()
+                    self.train_mode()
             metrics = {str(k): to_float(v) for k, v in dict(raw or {}).items()}
             self.runlog.write({"step": self.step, "split": "val", **metrics})
             self.say(f"step {self.step}/{self.cfg.steps} val {format_values(metrics)}")
@@ -375,23 +404,41 @@ class _Trainer:
 
     def one_step(self, batch) -> None:
         step = self.step + 1
-        lr = float(self.optimizer.param_groups[0]["lr"])
+        first = self.updates[0].name
+        lr = float(self.optimizers[first].param_groups[0]["lr"])
         batch = move_to_device(batch, self.info.device)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, logs = self.loss_fn(self.net, batch)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise TypeError(f"loss_fn must return (scalar tensor, dict), got loss {type(loss).__name__} at step {step}")
-        loss_value = float(loss.detach())
-        _check_finite(loss_value, "the loss", step, lr)
-        loss.backward()
-        values = {"loss": loss_value, **{str(k): to_float(v) for k, v in dict(logs or {}).items()}}
-        if self.cfg.grad_clip is not None:
-            norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
-            _check_finite(norm, "the gradient norm", step, lr)
-            values["grad_norm"] = norm
-        self.in_update = True
-        self.optimizer.step()
-        self.scheduler.step()
+        values: dict = {}
+        total = 0.0
+        due = [u for u in self.updates if step % u.every == 0]
+        for update in due:
+            optimizer = self.optimizers[update.name]
+            for opt in self.optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            loss, logs = update.loss(self.net, batch)
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise TypeError(f"the loss of update {update.name!r} must be (scalar tensor, dict), got loss "
+                                f"{type(loss).__name__} at step {step}")
+            loss_value = float(loss.detach())
+            what = "the loss" if self.step_spec.single else f"the {update.name} loss"
+            _check_finite(loss_value, what, step, lr, self.last_saved_step)
+            loss.backward()
+            total += loss_value
+            prefix = "" if self.step_spec.single else f"{update.name}_"
+            if prefix:
+                values[f"{prefix}loss"] = loss_value
+            values.update({str(k): to_float(v) for k, v in dict(logs or {}).items()})
+            clip = update.grad_clip if update.grad_clip is not None else self.cfg.grad_clip
+            if clip is not None:
+                params = [p for group in optimizer.param_groups for p in group["params"]]
+                norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+                _check_finite(norm, f"the {prefix}gradient norm".replace("_gradient", " gradient"), step, lr,
+                              self.last_saved_step)
+                values[f"{prefix}grad_norm"] = norm
+            self.in_update = True  # from the first optimizer step on, the state is mid-update
+            optimizer.step()
+            self.schedulers[update.name].step()
+        values = {"loss": total, **values}
+        loss_value = total
         self.step = step
         self.batch_in_epoch += 1
         if self.batch_in_epoch >= self.sampler.batches_per_epoch:
@@ -416,6 +463,9 @@ class _Trainer:
     def run(self, resume: bool) -> TrainResult:
         self.pbar = None
         try:
+            if self.main:
+                with run_lock(self.run_dir, on_stale=self.say):
+                    return self._run(resume)
             return self._run(resume)
         finally:
             if self.pbar is not None:
@@ -453,17 +503,17 @@ class _Trainer:
             f"{info.world_size} x {info.device}, run dir {self.run_dir}"
         )
         self.pbar = make_progress(cfg.steps, self.step, enabled=self.main and not cfg.quiet)
-        self.model.train()
+        self.train_mode()
         hard_interrupt = False
         try:
-            with _Sigint() as sigint:
+            with self.signals as signals:
                 while self.step < cfg.steps:
                     self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
                     if hasattr(self.train_set, "set_epoch"):
                         self.train_set.set_epoch(self.epoch)
                     generator.manual_seed(epoch_seed(cfg.seed + 7919 * info.rank, self.epoch))
                     for batch in loader:
-                        if all_reduce_max(info, float(sigint.requested)) > 0:
+                        if all_reduce_max(info, float(signals.requested)) > 0:
                             raise _Stop
                         self.one_step(batch)
                         if self.step >= cfg.steps or self.batch_in_epoch == 0:
@@ -472,17 +522,20 @@ class _Trainer:
             pass
         except KeyboardInterrupt:
             hard_interrupt = True
+            self.signals.received = self.signals.received or "SIGINT"
         if self.pbar is not None:
             self.pbar.close()
             self.pbar = None
         if self.step < cfg.steps or self.in_update:
-            return self._interrupted(collective=not hard_interrupt)
+            with self.signals:  # a signal during the interrupt checkpoint waits for the write
+                return self._interrupted(collective=not hard_interrupt)
         if self.validate_fn is not None and self.last_val_step != self.step:
             self.run_validation()
         if self.last_saved_step != self.step:
             self.save_step_checkpoint()
         if self.main:
-            self._save_final()
+            with self.signals, self.signals.saving():
+                self._save_final()
         barrier(info)
         self.say(
             f"finished {self.step} steps in {self.elapsed():.1f} s: {format_values(self.metrics)}; "
@@ -497,7 +550,8 @@ class _Trainer:
         )
 
     def _interrupted(self, *, collective: bool) -> TrainResult:
-        where = f"interrupted at step {self.step}/{self.cfg.steps}"
+        by = f" by {self.signals.received}" if self.signals.received else ""
+        where = f"interrupted{by} at step {self.step}/{self.cfg.steps}"
         if self.in_update:
             path = latest_checkpoint(self.run_dir)
             self.say(f"{where} during an optimizer update; that state is not saved. Resume continues from {path}")
@@ -512,4 +566,4 @@ class _Trainer:
             if collective:
                 path = broadcast_object(self.info, path)
             self.say(f"{where}; checkpoint saved to {path}. Resume to continue")
-        return TrainResult(self.step, dict(self.metrics), path, True)
+        return TrainResult(self.step, dict(self.metrics), path, True, self.signals.received or "SIGINT")
