@@ -11,6 +11,7 @@ from pixelwise.report.colormap import (
     save_png,
     to_png_bytes,
 )
+from pixelwise.report.document import Report, standard_metadata
 from pixelwise.report.html import Figure, Section, format_cell, write_report
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "save_png",
     "to_png_bytes",
     "Figure",
+    "Report",
+    "standard_metadata",
     "Section",
     "format_cell",
     "write_report",
