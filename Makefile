@@ -18,18 +18,15 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The real SemanticKITTI sample beside the checkout (if any) is where the LiDAR part is evaluated.
-KITTI  := $(wildcard ../shared/data/semantic-kitti)
+# Real datasets beside the checkout (if any): each task's demo part and bench suite looks for its own inside.
+DATA   := $(wildcard ../shared/data)
 
+# Every task's part / suite comes from the task registry: adding a task changes nothing here.
 demo: $(STAMP)
-	$(BIN)/pixelwise demo --out runs/demo $(if $(KITTI),--lidar-scans $(KITTI))
+	$(BIN)/pixelwise demo --out runs/demo $(if $(DATA),--data-root $(DATA))
 
 bench: $(STAMP)
-	$(BIN)/pixelwise bench ops --json runs/bench-ops.json
-	$(BIN)/pixelwise bench upsample --json runs/bench-upsample.json
-	$(BIN)/pixelwise bench lidar --json runs/bench-lidar.json $(if $(KITTI),--scan $(KITTI)/sequences/00/velodyne/000000.bin)
-	$(BIN)/pixelwise bench instances --images 2 --repeats 3 --json runs/bench-instances.json
-	$(BIN)/pixelwise bench segment --json runs/bench-segment.json
+	$(BIN)/pixelwise bench --json-dir runs $(if $(DATA),--data-root $(DATA))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -53,8 +53,12 @@ def test_match_is_one_to_one():
 def test_match_validation():
     with pytest.raises(ValueError, match="pred and gt: shapes differ"):
         match_boundaries(np.zeros((3, 4), bool), np.zeros((4, 3), bool))
-    with pytest.raises(ValueError, match="max_dist"):
+    with pytest.raises(ValueError, match="max_dist must be >= 0, got -1"):
         match_boundaries(np.zeros((3, 4), bool), np.zeros((3, 4), bool), max_dist=-1)
+    with pytest.raises(ValueError, match="max_dist must be finite"):
+        match_boundaries(np.zeros((3, 4), bool), np.zeros((3, 4), bool), max_dist=float("nan"))
+    with pytest.raises(TypeError, match="max_dist must be a number"):
+        match_boundaries(np.zeros((3, 4), bool), np.zeros((3, 4), bool), max_dist=None)
     with pytest.raises(TypeError, match="pred must be"):
         match_boundaries([[True]], np.zeros((1, 1), bool))
 
@@ -182,10 +186,14 @@ def test_boundary_pr_validation():
         BoundaryPR().update(np.zeros((4, 4)), [])
     with pytest.raises(ValueError, match=r"gts\[1\]: expected shape"):
         BoundaryPR().update(np.zeros((4, 4)), [np.zeros((4, 4), bool), np.zeros((4, 5), bool)])
-    with pytest.raises(ValueError, match="thresholds"):
+    with pytest.raises(ValueError, match="thresholds must be >= 1, got 0"):
         BoundaryPR(thresholds=0)
-    with pytest.raises(ValueError, match="thresholds"):
+    with pytest.raises(ValueError, match=r"thresholds\[1\] must be <= 1, got 2"):
         BoundaryPR(thresholds=[0.5, 2.0])
+    with pytest.raises(ValueError, match="thresholds must hold at least one number"):
+        BoundaryPR(thresholds=[])
+    with pytest.raises(TypeError, match="thin must be a bool"):
+        BoundaryPR(thin=1)
     with pytest.raises(RuntimeError, match="no image"):
         BoundaryPR().result()
 

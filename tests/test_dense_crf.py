@@ -1,12 +1,12 @@
 """DenseCRF: the permutohedral library against the exact dense mean-field oracle, the interface
-it shares with PacCRF, input errors, and the validation grid search."""
+it shares with PacCRF, input errors. (Its grid search: test_segment_dense_search.py.)"""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from pixelwise.nn import DenseCRF
-from pixelwise.nn.dense_crf import DenseCRFParams, grid_search_dense_crf
+from pixelwise.nn.dense_crf import DenseCRFParams
 
 COLOURS = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.2, 0.9], [0.2, 0.8, 0.2]])
 
@@ -104,21 +104,3 @@ def test_bad_inputs_are_named():
 def test_params_validation_names_the_field(field, value):
     with pytest.raises(ValueError, match=f"DenseCRFParams.{field}"):
         DenseCRFParams(**{field: value})
-
-
-def test_grid_search_picks_the_better_setting():
-    items = [scene(seed, height=h, width=w, labels=3) for seed, (h, w) in enumerate([(20, 24), (18, 30)])]
-    unaries = [u[0] for u, _, _ in items]
-    images = [im[0] for _, im, _ in items]
-    labels = [gt.clone() for _, _, gt in items]
-    labels[0][:2] = 255  # ignored rows
-    best, table = grid_search_dense_crf(unaries, images, labels, {"steps": [0, 5], "appearance_weight": [4.0]})
-    assert best.steps == 5 and best.appearance_weight == 4.0
-    assert [row["steps"] for row in table] == [5, 0]
-    assert table[0]["miou"] > table[1]["miou"] + 0.1
-    assert set(table[0]) == {"steps", "appearance_weight", "appearance_xy", "appearance_rgb", "smoothness_weight",
-                             "smoothness_xy", "miou", "accuracy", "score"}
-    with pytest.raises(ValueError, match="unknown key 'theta'"):
-        grid_search_dense_crf(unaries, images, labels, {"theta": [1.0]})
-    with pytest.raises(ValueError, match="ignore_index"):
-        grid_search_dense_crf(unaries, images, [torch.full_like(lab, 255) for lab in labels], {"steps": [1]})

@@ -1,4 +1,4 @@
-"""Readers and writers of pixelwise.data.formats: round trips, orientation, corruption."""
+"""Readers and writers of pixelwise.data.io.formats: round trips, orientation, corruption."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelwise.data.formats import (
-    FormatError,
+from pixelwise.data.io.files import FormatError
+from pixelwise.data.io.formats import (
     image_size,
     read_flo,
     read_flo_header,

@@ -94,8 +94,10 @@ def test_errors_name_the_layer():
         convert_to_pac(nn.Sequential(nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 2)), layers=["1"], guide="0")
     with pytest.raises(ValueError, match="already a PAC"):
         convert_to_pac(convert_to_pac(_net(), ["2"], "0"), ["2"], "0")
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match="scale must be > 0"):
         convert_to_pac(_net(), ["2"], "0", scale=0)
+    with pytest.raises(TypeError, match="scale must be a number"):
+        convert_to_pac(_net(), ["2"], "0", scale="1e-4")
     net = convert_to_pac(_net(), layers=["0"], guide="2")  # guide runs after the layer
     with pytest.raises(RuntimeError, match="has not run yet"):
         net(torch.randn(1, 3, 8, 8))

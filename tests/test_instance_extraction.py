@@ -372,6 +372,19 @@ def test_bad_config(kwargs, word):
         ExtractionConfig(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kappas": "6"}, "kappas must be a sequence of numbers"),
+    ({"kappas": (6.0, None)}, r"kappas\[1\] must be a number"),
+    ({"iterations": 2.0}, "iterations must be an int"),
+    ({"max_pixels": True}, "max_pixels must be an int"),
+    ({"threshold": "0.5"}, "threshold must be a number"),
+    ({"min_size": None}, "min_size must be a number"),
+])
+def test_bad_config_types(kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        ExtractionConfig(**kwargs)
+
+
 def test_config_accepts_a_list_of_kappas():
     assert ExtractionConfig(kappas=[6, 12]).kappas == (6.0, 12.0)
 
@@ -383,6 +396,12 @@ def test_bad_features_and_scorer_state():
         ProposalScorer().fit(np.zeros((3, len(FEATURE_NAMES))), np.zeros(4))
     with pytest.raises(ValueError, match="weights"):
         ProposalScorer(weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="bias must be finite"):
+        ProposalScorer(bias=float("nan"))
+    with pytest.raises(ValueError, match="ridge must be >= 0"):
+        ProposalScorer(ridge=-1.0)
+    with pytest.raises(TypeError, match="ridge must be a number"):
+        ProposalScorer(ridge="0")
     with pytest.raises(ValueError, match="feature_names"):
         ProposalScorer.from_dict({"feature_names": ["size"], "weights": None})
     mask = np.zeros((4, 4), bool)
@@ -392,3 +411,7 @@ def test_bad_features_and_scorer_state():
         proposal_features(np.ones((3, 4), bool), torch.randn(2, 4, 4), torch.randn(2))
     with pytest.raises(ValueError, match="centre"):
         proposal_features(~mask, torch.randn(2, 4, 4), torch.randn(3))
+    with pytest.raises(ValueError, match="stability must be >= 1"):
+        proposal_features(~mask, torch.randn(2, 4, 4), torch.randn(2), stability=0)
+    with pytest.raises(TypeError, match="stability must be an int"):
+        proposal_features(~mask, torch.randn(2, 4, 4), torch.randn(2), stability=1.0)

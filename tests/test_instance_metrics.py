@@ -111,8 +111,10 @@ def test_proposal_recall_truncation_empty_gt_and_validation():
         ProposalRecall().result()
     with pytest.raises(ValueError, match="scores: expected shape"):
         rec.update(strips(10, (0, 4)), np.array([0.1, 0.2]), strips(10, (0, 4)))
-    with pytest.raises(ValueError, match="max_k"):
+    with pytest.raises(ValueError, match="max_k must be >= 1"):
         ProposalRecall(max_k=0)
+    with pytest.raises(TypeError, match="max_k must be an int"):
+        ProposalRecall(max_k=2.0)
 
 
 def test_voc_ap_envelope():
@@ -188,5 +190,7 @@ def test_instance_ap_class_without_detections_and_validation():
         ap.update(strips(4, (0, 2)), np.array([1.0]), np.array([0]), strips(4, (0, 2)), np.array([0, 1]))
     with pytest.raises(ValueError, match="thresholds"):
         InstanceAP(thresholds=())
+    with pytest.raises(ValueError, match=r"thresholds\[0\] must be > 0, got 0"):
+        InstanceAP(thresholds=(0.0, 0.5))
     with pytest.raises(RuntimeError, match="no image"):
         InstanceAP().result()

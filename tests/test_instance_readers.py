@@ -1,4 +1,4 @@
-"""VOC 2012 / SBD instance readers and BSDS500 ground truth (pixelwise.data.voc_instances, .bsds)."""
+"""VOC 2012 / SBD instance readers and BSDS500 ground truth (pixelwise.data.datasets.voc_instances, .bsds)."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ import scipy.io
 import torch
 from PIL import Image
 
-from pixelwise.data.bsds import BsdsAnnotation, BsdsBoundaries, BsdsRecord, find_bsds, read_bsds_ground_truth
-from pixelwise.data.formats import FormatError
-from pixelwise.data.voc_instances import (
+from pixelwise.data.datasets.bsds import BsdsAnnotation, BsdsBoundaries, BsdsRecord, find_bsds, read_bsds_ground_truth
+from pixelwise.data.io.files import FormatError
+from pixelwise.data.datasets.voc_instances import (
     IGNORE_LABEL,
     VOC_CLASSES,
-    VOC_PALETTE,
     VocInstances,
     VocRecord,
     find_voc,
     instance_masks,
-    read_palette_png,
     read_sbd_instances,
     read_voc_instances,
-    write_palette_png,
 )
+from pixelwise.data.io.palette_png import VOC_PALETTE, read_palette_png, write_palette_png
 
 H, W = 12, 16
 

@@ -1,5 +1,5 @@
 """The instance-grouping task end to end through the CLI: train (and resume), eval, predict,
-the margin tool and the bench, plus the crop wrapper for real data."""
+the margin verb, the demo part and the bench suite, plus the crop wrapper for real data."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import pytest
 import torch
 
 from pixelwise.cli import main
-from pixelwise.data.formats import read_rgb, write_png
-from pixelwise.data.voc_instances import read_palette_png
+from pixelwise.data.datasets.voc_instances import IGNORE_LABEL
+from pixelwise.data.io.formats import read_rgb, write_png
+from pixelwise.data.io.palette_png import read_palette_png, write_palette_png
+from pixelwise.data.transforms.crops import RandomScaleCrop
+from pixelwise.tasks import RunLoadError, get_task, load_run
+from pixelwise.tasks.instances.demo import InstancesDemoBudget, run_demo
 
 TINY = ["--width", "0.125", "--set", "image_size=64", "--set", "train.batch_size=2", "--set", "train.log_every=1",
         "--set", "train.val_every=2", "--set", "val_images=2", "--set", "max_pixels=128",
@@ -78,22 +82,68 @@ def test_predict_missing_images_is_a_clear_error(trained, tmp_path, capsys):
     assert "--images" in capsys.readouterr().err
 
 
+def _voc_with_linked_images(tmp_path):
+    """A VOC2012 folder of two 64 x 64 images whose JPEGImages/ is a symbolic link leading outside it."""
+    root, outside = tmp_path / "VOC2012", tmp_path / "elsewhere"
+    inst, sem = np.zeros((64, 64), np.uint8), np.zeros((64, 64), np.uint8)
+    inst[8:40, 8:40], sem[8:40, 8:40] = 1, 15
+    inst[30:60, 36:62], sem[30:60, 36:62] = 2, 12
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        write_png(outside / f"{name}.jpg", (rng.random((64, 64, 3)) * 255).astype(np.uint8))
+        write_palette_png(root / "SegmentationObject" / f"{name}.png", inst)
+        write_palette_png(root / "SegmentationClass" / f"{name}.png", sem)
+    (root / "JPEGImages").symlink_to(outside, target_is_directory=True)
+    (root / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("a\nb\n")
+    return root
+
+
+def test_eval_on_a_voc_folder_follows_symlinks_only_when_asked(trained, tmp_path, capsys):
+    root = _voc_with_linked_images(tmp_path)
+    args = ["instances", "eval", "--model", str(trained), "--data", str(root), "--examples", "0"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    assert "JPEGImages" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "e"), "--follow-symlinks"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["split"] == "val" and metrics["summary"]["images"] == 2
+
+
+def test_train_follow_symlinks_sets_the_config_key(tmp_path, capsys):
+    assert main(["instances", "train", "--out", str(tmp_path / "r"), "--follow-symlinks", "--print-config"]) == 0
+    assert "follow_symlinks: true" in capsys.readouterr().out
+
+
 def test_train_refuses_a_bad_setting(tmp_path, capsys):
     assert main(["instances", "train", "--out", str(tmp_path / "r"), "--set", "image_size=60", "--steps", "1"]) == 2
     assert "image_size" in capsys.readouterr().err
 
 
-def test_margin_tool_prints_the_paper_bounds(capsys):
-    assert main(["margin", "--dim", "3", "--instances", "4", "5", "6", "7", "--restarts", "2"]) == 0
+def test_load_run_attaches_the_fitted_scorer_and_class_names(trained):
+    loaded = load_run(trained, task="instances")
+    assert loaded.model_name == "embedding_drn" and not loaded.model.training
+    assert loaded.config.embedding_dim == 8 and loaded.config.iterations == 2
+    assert loaded.extras["scorer"] is not None and len(loaded.extras["scorer"].weights) == 7
+    assert loaded.extras["class_names"] == ("background", "disk", "box", "triangle", "ellipse", "star")
+
+
+def test_margin_verb_prints_the_paper_bounds(capsys):
+    assert main(["instances", "margin", "--dim", "3", "--instances", "4", "5", "6", "7", "--restarts", "2"]) == 0
     text = capsys.readouterr().out
     for value in ("0.093", "0.274", "0.395", "0.482"):
         assert value in text
 
 
-def test_instance_crops_pad_with_ignore_and_are_deterministic():
-    from pixelwise.data.crops import RandomScaleCrop
-    from pixelwise.tasks.instances import IGNORE_LABEL
+def test_margin_verb_prints_table_and_writes_json(tmp_path, capsys):
+    path = tmp_path / "out" / "margin.json"
+    assert main(["instances", "margin", "--instances", "4", "7", "--restarts", "2", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "0.093" in out and "0.482" in out and "109.47" in out
+    data = json.loads(path.read_text())
+    assert data["dim"] == 3 and [r["n"] for r in data["rows"]] == [4, 7]
 
+
+def test_instance_crops_pad_with_ignore_and_are_deterministic():
     class Base:
         def __len__(self):
             return 1
@@ -111,20 +161,32 @@ def test_instance_crops_pad_with_ignore_and_are_deterministic():
 
 
 def test_demo_instances_part_trains_evaluates_and_predicts_a_real_photo(tmp_path):
-    from pixelwise.tasks.instances_demo import InstancesDemoBudget, run_instances_demo
-
     budget = InstancesDemoBudget(steps=2, width=0.125, image_size=64, iterations=1, max_pixels=128, val_images=2)
-    summary = run_instances_demo(tmp_path, budget=budget, quiet=True, log=lambda m: None)
-    assert summary["summary"]["images"] == 2 and (tmp_path / "report.html").exists()
+    result = run_demo(get_task("instances"), tmp_path, budget=budget, quiet=True, log=lambda m: None)
+    assert result.summary["summary"]["images"] == 2 and result.reports == [tmp_path / "report.html"]
+    assert (tmp_path / "report.html").exists() and "AR@10" in result.headline
     assert read_palette_png(tmp_path / "predictions" / "instances" / "coins.png").shape == (303, 384)
-    assert json.loads((tmp_path / "metrics.json").read_text())["budget"]["steps"] == 2
+    assert result.summary["budget"]["steps"] == 2 and result.summary["scorer"] == "fitted"
+
+
+def test_bench_suite_reports_gbms_and_extraction_against_sklearn(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "instances", "--json", str(path), "--instances-sizes", "64", "--instances-iterations", "2",
+                 "--instances-images", "1", "--instances-image-size", "64", "--instances-repeats", "1",
+                 "--instances-threads", "1", "--quiet"]) == 0
+    assert "time ratio sklearn / pixelwise" in capsys.readouterr().out
+    data = json.loads(path.read_text())
+    assert [r["n"] for r in data["gbms"]] == [64] and data["gbms"][0]["iterations"] == 2
+    assert data["extraction"]["images"] == 1 and 0 <= data["extraction"]["pixelwise"]["recall50@10"] <= 1
+
+
+def test_bench_refuses_a_negative_image_count(capsys):
+    assert main(["bench", "instances", "--instances-images", "-1", "--quiet"]) == 2
+    assert "--instances-images" in capsys.readouterr().err
 
 
 def test_eval_refuses_a_missing_or_foreign_model(trained, tmp_path, capsys):
-    from pixelwise.engine import load_trained_model
-    from pixelwise.models import create_model
-
     assert main(["instances", "eval", "--model", str(tmp_path / "nope"), "--out", str(tmp_path / "e")]) == 2
     assert "--model" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="holds a 'embedding_drn', not one of ssgv3_21"):
-        load_trained_model(trained, create_model, ("ssgv3_21",))
+    with pytest.raises(RunLoadError, match="holds a instances model \\(embedding_drn\\), not a lidar one"):
+        load_run(trained, task="lidar")

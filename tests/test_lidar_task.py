@@ -1,20 +1,30 @@
 """The LiDAR task end to end through the CLI: synth, train (and resume), eval, predict, demo,
-bench, plus the dataset wrapper and the PLY writer."""
+bench, plus the library API (load_run + predict_points), the dataset wrapper and the PLY writer."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pixelwise.cli import main
-from pixelwise.data.lidar_scans import Augmentation, LidarScans
-from pixelwise.data.ply import read_ply, write_ply
-from pixelwise.data.semantic_kitti import LabelMap, find_scans, read_label, read_scan, write_scan
-from pixelwise.data.spherical_projection import ProjectionConfig, project
+from pixelwise.data.datasets.lidar_scans import LidarScans
+from pixelwise.data.datasets.semantic_kitti import LabelMap, find_scans
+from pixelwise.data.io.ply import read_ply, write_ply
+from pixelwise.data.io.semantic_kitti import read_label, read_scan, write_scan
+from pixelwise.data.transforms.range_samples import Augmentation
+from pixelwise.data.transforms.spherical_projection import ProjectionConfig, project
+from pixelwise.tasks import LoadedRun, get_task, load_run
+from pixelwise.tasks.lidar import KnnConfig, LidarConfig, predict_points, predict_scans, prepare_synthetic
+from pixelwise.tasks.lidar import bench as lidar_bench
+from pixelwise.tasks.lidar.demo import LidarDemoBudget, run_lidar_demo
 
 KITTI = Path(__file__).resolve().parents[2] / "shared" / "data" / "semantic-kitti"
 needs_kitti = pytest.mark.skipif(not KITTI.exists(), reason="SemanticKITTI sample not present")
@@ -45,8 +55,6 @@ def test_synth_writes_the_semantic_kitti_layout(dataset):
     semantic, _ = read_label(train[0].label_path, num_points=len(points))
     assert len(points) > 10_000 and set(np.unique(semantic)) <= set(LabelMap.default().learning_map)
     with pytest.raises(ValueError, match="holds synthetic scans made with"):
-        from pixelwise.tasks.lidar import prepare_synthetic
-
         prepare_synthetic(dataset, 5, 2, 0, log=lambda m: None)
 
 
@@ -107,8 +115,6 @@ def test_predict_real_scans_writes_submission_files(trained, tmp_path):
         xyz, rgb = read_ply(out / "ply" / "00" / f"{record.frame}.ply")
         np.testing.assert_array_equal(xyz, points[:, :3])
         np.testing.assert_array_equal(rgb, label_map.colors[label_map.to_train(semantic)])
-        from PIL import Image
-
         assert Image.open(out / "images" / "00" / f"{record.frame}.png").size == (64, 64)
 
 
@@ -129,6 +135,36 @@ def test_eval_on_real_scans_maps_every_point(trained, tmp_path):
     assert pixel[1:].sum() < labelled / 10
 
 
+def test_load_run_attaches_projection_and_knn_for_predict_points(trained, dataset):
+    loaded = load_run(trained, task="lidar")
+    assert loaded.model_name == "ssgv3_21" and loaded.config.width == 0.125
+    projection = loaded.extras["projection"]
+    assert (projection.height, projection.width) == (64, 64) and loaded.extras["knn"] == KnnConfig()
+    points = read_scan(find_scans(dataset, sequences=["08"])[0].scan_path)
+    pred = predict_points(loaded, points)
+    assert pred.pixel_labels.shape == (64, 64) and pred.point_labels.shape == pred.knn_labels.shape == (len(points),)
+    assert predict_points(loaded, points, knn=False).knn_labels is None
+
+
+def test_symlinked_scans_need_follow_symlinks(trained, dataset, tmp_path, capsys):
+    outside = tmp_path / "linked" / "sequences"
+    outside.mkdir(parents=True)
+    (outside / "08").symlink_to(dataset / "sequences" / "08", target_is_directory=True)
+    args = ["--model", str(trained), "--device", "cpu"]
+    assert main(["lidar", "eval", *args, "--data", str(tmp_path / "linked"), "--out", str(tmp_path / "e")]) == 2
+    assert "follow_symlinks" in capsys.readouterr().err
+    assert main(["lidar", "eval", *args, "--data", str(tmp_path / "linked"), "--out", str(tmp_path / "e"),
+                 "--max-scans", "1", "--no-knn", "--follow-symlinks"]) == 0
+    metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert metrics["scans"] == 1 and "point_knn" not in metrics and metrics["projection"] == {"height": 64, "width": 64}
+    assert main(["lidar", "predict", *args, "--scans", str(tmp_path / "linked"), "--out", str(tmp_path / "p"),
+                 "--no-png"]) == 2
+    assert main(["lidar", "predict", *args, "--scans", str(tmp_path / "linked"), "--out", str(tmp_path / "p"),
+                 "--no-png", "--follow-symlinks"]) == 0
+    assert len(list((tmp_path / "p" / "sequences" / "08" / "predictions").glob("*.label"))) == 2
+    assert not (tmp_path / "p" / "images").exists()
+
+
 def test_bad_inputs_name_the_file(trained, tmp_path, capsys):
     bad = tmp_path / "bad" / "velodyne"
     bad.mkdir(parents=True)
@@ -141,6 +177,23 @@ def test_bad_inputs_name_the_file(trained, tmp_path, capsys):
     assert main(["lidar", "eval", "--model", str(trained), "--data", str(tmp_path / "bad"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "label" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_label_file_of_another_scan(tmp_path):
+    # the .bin / .label count check is in the data layer, so predict gets it as well as eval;
+    # it fails before the network runs, so no trained model is needed
+    seq = tmp_path / "scans" / "sequences" / "00"
+    write_scan(seq / "velodyne" / "000000.bin", np.ones((10, 4), np.float32))
+    (seq / "labels").mkdir(parents=True)
+    np.zeros(9, np.uint32).tofile(seq / "labels" / "000000.label")
+    loaded = LoadedRun("lidar", torch.nn.Identity(), "none", LidarConfig(), "none", None, {},
+                       extras={"projection": ProjectionConfig(8, 16), "knn": KnnConfig()})
+    with pytest.raises(ValueError) as info:
+        predict_scans(loaded, find_scans(seq), tmp_path / "o", log=lambda m: None)
+    message = str(info.value)
+    assert str(seq / "velodyne" / "000000.bin") in message and str(seq / "labels" / "000000.label") in message
+    assert "10 points" in message and "9 labels" in message
+    assert not (tmp_path / "o" / "sequences").exists()
 
 
 def test_lidar_scans_are_deterministic_and_ignore_empty_pixels(dataset):
@@ -172,25 +225,37 @@ def test_ply_round_trip_and_errors(tmp_path):
 
 
 def test_lidar_demo_runs_and_reuses_its_model(tmp_path):
-    from pixelwise.tasks.lidar_demo import LidarDemoBudget, run_lidar_demo
-
     budget = LidarDemoBudget(steps=2, batch_size=2, width=0.125, image_width=64, train_scans=2, val_scans=1)
     messages = []
-    summary = run_lidar_demo(tmp_path / "demo", budget=budget, quiet=True, log=messages.append)
+    task = get_task("lidar")
+    result = run_lidar_demo(task, tmp_path / "demo", budget=budget, quiet=True, log=messages.append)
+    summary = result.summary
     assert summary["scans"] == 1 and 0 <= summary["point_knn"]["miou"] <= 1
-    assert (tmp_path / "demo" / "report.html").exists()
+    assert summary["data"] == "held-out synthetic scans" and "point mIoU" in result.headline
+    assert result.reports == [tmp_path / "demo" / "report.html"] and result.reports[0].exists()
     assert any((tmp_path / "demo" / "predictions" / "ply").rglob("*.ply"))
-    run_lidar_demo(tmp_path / "demo", budget=budget, quiet=True, log=messages.append)
+    run_lidar_demo(task, tmp_path / "demo", budget=budget, quiet=True, log=messages.append)
     assert any("reusing" in m for m in messages)
 
 
-def test_bench_lidar_reports_ratios():
-    from pixelwise.bench import lidar
+def test_demo_refuses_missing_scans_before_training(tmp_path, capsys):
+    assert main(["demo", "lidar", "--out", str(tmp_path / "demo"), "--lidar-scans", str(tmp_path / "none")]) == 2
+    assert f"--lidar-scans {tmp_path / 'none'}: no such file or folder" in capsys.readouterr().err
+    assert not (tmp_path / "demo" / "lidar" / "run").exists()
 
+
+def test_bench_default_scan_comes_from_the_data_root(tmp_path):
+    assert lidar_bench.default_scan(None) is None and lidar_bench.default_scan(tmp_path) is None
+    scan = tmp_path / "semantic-kitti" / "sequences" / "00" / "velodyne" / "000000.bin"
+    write_scan(scan, np.ones((10, 4), np.float32))
+    assert lidar_bench.default_scan(tmp_path) == scan
+
+
+def test_bench_lidar_reports_ratios():
     gen = np.random.default_rng(0)
     points = np.concatenate([gen.uniform(-30, 30, (20000, 2)), gen.uniform(-2, 1, (20000, 1)),
                              gen.uniform(0, 1, (20000, 1))], 1).astype(np.float32)
-    report = lidar.run(points, "random points", repeats=1, width=64, blocks=("plain", "ISK"))
+    report = lidar_bench.run(points, "random points", repeats=1, width=64, blocks=("plain", "ISK"))
     rows = {r["block"]: r for r in report.blocks}
     assert rows["plain"]["ratio"] == 1.0 and rows["ISK"]["ratio"] > 0
     assert rows["ISK"]["paper_ratio"] == pytest.approx(5.2 / 3.0)
@@ -200,14 +265,10 @@ def test_bench_lidar_reports_ratios():
 
 @pytest.mark.slow
 def test_lidar_train_under_torchrun(dataset, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "pixelwise.cli", "lidar", "train", "--out", str(run), "--data", str(dataset), "--steps", "2",
+           "pixelwise", "lidar", "train", "--out", str(run), "--data", str(dataset), "--steps", "2",
            "--set", 'train_sequences=["00"]', *TINY]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

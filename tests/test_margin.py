@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from pixelwise.cli import margin as margin_cli
 from pixelwise.grouping import Packing, best_packing, margin_table, paper_margin_bound
 
 
@@ -107,16 +106,3 @@ def test_bad_table_and_bound_arguments():
     with pytest.raises(ValueError, match="instances"):
         margin_table(3, [4, 1])
 
-
-def test_cli_prints_table_and_writes_json(tmp_path, capsys):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    margin_cli.add_parser(parser.add_subparsers(dest="command"))
-    path = tmp_path / "out" / "margin.json"
-    args = parser.parse_args(["margin", "--instances", "4", "7", "--restarts", "2", "--json", str(path)])
-    assert args.func(args) == 0
-    out = capsys.readouterr().out
-    assert "0.093" in out and "0.482" in out and "109.47" in out
-    data = json.loads(path.read_text())
-    assert data["dim"] == 3 and [r["n"] for r in data["rows"]] == [4, 7]

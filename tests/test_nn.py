@@ -89,8 +89,14 @@ def test_shared_filters_module_filters_each_channel():
 
 
 def test_padding_modes_other_than_zeros_are_rejected():
-    with pytest.raises(ValueError, match="padding_mode"):
+    with pytest.raises(ValueError, match="padding_mode must be one of zeros; got 'reflect'"):
         PacConv2d(3, 3, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode"):
+        SacConv2d(3, 3, 3, padding_mode="circular")
+    with pytest.raises(ValueError, match="variant must be one of"):
+        SacConv2d(3, 3, 3, variant="I")
+    with pytest.raises(ValueError, match="kernel_type must be one of gaussian, inverse"):
+        PacConv2d(3, 3, 3, kernel_type="box")
 
 
 @pytest.mark.parametrize("variant", ["S", "IS", "SK", "ISK"])
@@ -131,6 +137,16 @@ def test_pac_is_sac_sk_with_a_gaussian_attention():
     w = torch.randn(4, 3, 3, 3, dtype=DT)
     K = pac_kernel(f, 3, padding=1)
     assert torch.allclose(sac_conv2d(x, K, w, padding=1, variant="SK"), pac_conv2d(x, w, padding=1, guide=f))
+
+
+def test_bilateral_modules_check_their_bandwidths():
+    assert JointBilateralFilter(5, 2.0, float("inf")).sigmas() == (2.0, float("inf"))  # fixed: inf allowed
+    with pytest.raises(ValueError, match="sigma_color must be finite"):
+        JointBilateralFilter(5, 2.0, float("inf"), learnable=True)
+    with pytest.raises(ValueError, match="sigma_space must be > 0, got 0"):
+        JointBilateralUpsample(3, 0.0, 0.1)
+    with pytest.raises(TypeError, match="sigma_color must be a number"):
+        JointBilateralUpsample(3, 1.0, "0.1")
 
 
 def test_bilateral_modules_match_functions_and_learn_bandwidths():

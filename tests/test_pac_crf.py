@@ -228,8 +228,19 @@ def test_bad_inputs_are_named():
     for bad in (dict(kernel_size=4), dict(kernel_size=1), dict(dilation=0), dict(compat="full"), dict(blur=0)):
         with pytest.raises(ValueError, match="PairwiseKernel"):
             PairwiseKernel(**bad)
-    with pytest.raises(ValueError, match="num_classes"):
+    for bad in (dict(kernel_size=3.0), dict(dilation=True), dict(blur="2")):
+        with pytest.raises(TypeError, match="PairwiseKernel.* must be an int"):
+            PairwiseKernel(**bad)
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
         PacCRF(1)
+    with pytest.raises(TypeError, match="num_classes must be an int"):
+        PacCRF(3.0)
+    with pytest.raises(TypeError, match="steps must be an int"):
+        PacCRF(3, steps=True)
+    with pytest.raises(ValueError, match="init_sigma must be > 0"):
+        PacCRF(3, init_sigma=0.0)
+    with pytest.raises(TypeError, match="init_sigma must be a number"):
+        PacCRF(3, init_sigma=None)
     with pytest.raises(ValueError, match="output"):
         PacCRF(3, output="logits")
     with pytest.raises(ValueError, match="kernels"):

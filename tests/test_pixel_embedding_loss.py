@@ -136,7 +136,8 @@ def test_gradcheck_pairwise_loss():
 @pytest.mark.parametrize("call, exc, match", [
     (lambda x, y: pairwise_embedding_loss(x, y.float()), TypeError, "labels must have an integer dtype"),
     (lambda x, y: pairwise_embedding_loss(x, y[:, :3]), ValueError, r"labels must have shape \(B, N\) = \(1, 4\)"),
-    (lambda x, y: pairwise_embedding_loss(x, y, alpha=1.0), ValueError, r"alpha must be a number in \[0, 1\)"),
+    (lambda x, y: pairwise_embedding_loss(x, y, alpha=1.0), ValueError, "alpha must be < 1, got 1"),
+    (lambda x, y: pairwise_embedding_loss(x, y, alpha="0.5"), TypeError, "alpha must be a number"),
     (lambda x, y: pairwise_embedding_loss(x, y, normalize="mean"), ValueError, "normalize must be one of"),
     (lambda x, y: pairwise_embedding_loss(x, torch.full_like(y, 255)), ValueError,
      r"labels: image 0 has no labelled pixel \(all ignore_index=255\)"),
@@ -254,7 +255,9 @@ def test_module_rejects_nan_and_unlabelled_images():
 
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"alpha": -0.1}, ValueError, "alpha"),
-    ({"max_pixels": 0}, ValueError, "max_pixels must be an int >= 1, got 0"),
+    ({"alpha": True}, TypeError, "alpha must be a number"),
+    ({"max_pixels": 0}, ValueError, "max_pixels must be >= 1, got 0"),
+    ({"max_pixels": 10.0}, TypeError, "max_pixels must be an int"),
     ({"normalize": "sum"}, ValueError, "normalize must be one of"),
     ({"mean_shift": "gbms"}, TypeError, "mean_shift must be a RecurrentMeanShift or None, got str"),
     ({"loss_at_every_iteration": 1}, TypeError, "loss_at_every_iteration must be a bool"),

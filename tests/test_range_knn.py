@@ -166,15 +166,27 @@ def test_empty_point_set():
     assert out.shape == (0,) and out.dtype == torch.long
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    ({"window": 4}, "window"), ({"window": 0}, "window"), ({"k": 0}, "k"), ({"window": 3, "k": 10}, "k"),
-    ({"sigma": 0.0}, "sigma"), ({"cutoff": 0.0}, "cutoff"), ({"cutoff": -1.0}, "cutoff"),
-    ({"num_classes": 3}, "pixel_labels"), ({"chunk_size": 0}, "chunk_size"),
+@pytest.mark.parametrize("kwargs,exc,name", [
+    ({"window": 4}, ValueError, "window must be odd"), ({"window": 0}, ValueError, "window must be >= 1"),
+    ({"window": 3.0}, TypeError, "window must be an int"), ({"k": 0}, ValueError, "k must be >= 1"),
+    ({"window": 3, "k": 10}, ValueError, "k must be <= 9"), ({"k": True}, TypeError, "k must be an int"),
+    ({"sigma": 0.0}, ValueError, "sigma must be > 0"), ({"sigma": float("inf")}, ValueError, "sigma must be finite"),
+    ({"cutoff": 0.0}, ValueError, "cutoff must be > 0"), ({"cutoff": -1.0}, ValueError, "cutoff"),
+    ({"cutoff": float("nan")}, ValueError, "cutoff"), ({"cutoff": "1"}, TypeError, "cutoff must be a number"),
+    ({"num_classes": 3}, ValueError, "pixel_labels"), ({"num_classes": 5.0}, TypeError, "num_classes"),
+    ({"ignore_index": None}, TypeError, "ignore_index must be an int"),
+    ({"chunk_size": 0}, ValueError, "chunk_size must be >= 1"),
 ])
-def test_bad_arguments(kwargs, name):
+def test_bad_arguments(kwargs, exc, name):
     rimg, labels, pr, u, v = random_scene(1, h=4, w=6, n_points=10)
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(exc, match=name):
         knn_refine(rimg, labels, pr, u, v, **{"num_classes": 5, **kwargs})
+
+
+def test_infinite_cutoff_disables_the_cutoff():
+    rimg, labels, pr, u, v = random_scene(1, h=4, w=6, n_points=10)
+    big = knn_refine(rimg, labels, pr, u, v, num_classes=5, cutoff=1e30)
+    assert torch.equal(knn_refine(rimg, labels, pr, u, v, num_classes=5, cutoff=float("inf")), big)
 
 
 def test_bad_tensors():

@@ -10,11 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from pixelwise.data.folder import FolderDataset
-from pixelwise.data.formats import FormatError, write_flo, write_npy, write_pfm, write_png, write_target
-from pixelwise.data.middlebury import Middlebury, load_motorcycle
-from pixelwise.data.nyu import NYUDepthV2
-from pixelwise.data.sintel import Sintel
+from pixelwise.data.datasets.folder import FolderDataset
+from pixelwise.data.datasets.middlebury import Middlebury, load_motorcycle
+from pixelwise.data.datasets.nyu import NYUDepthV2
+from pixelwise.data.datasets.sintel import Sintel
+from pixelwise.data.io.files import FormatError
+from pixelwise.data.io.formats import write_flo, write_npy, write_pfm, write_png, write_target
 
 RNG = np.random.default_rng(1)
 

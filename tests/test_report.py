@@ -174,8 +174,24 @@ def test_bad_arguments_name_the_argument():
         colorize_flow(np.zeros((2, 3, 3)))
     with pytest.raises(ValueError, match="max_magnitude"):
         colorize_flow(np.zeros((2, 3, 2)), max_magnitude=-1)
-    with pytest.raises(ValueError, match="size"):
+    with pytest.raises(ValueError, match="size must be >= 3, got 1"):
         flow_wheel_legend(1)
+
+
+def test_wrong_types_are_type_errors_naming_the_argument():
+    with pytest.raises(TypeError, match="cmap"):
+        colorize_scalar(np.zeros((2, 2)), cmap=3)
+    with pytest.raises(TypeError, match="vmin must be a number"):
+        colorize_scalar(np.zeros((2, 2)), vmin="0")
+    with pytest.raises(ValueError, match="vmax must be finite"):
+        colorize_scalar(np.zeros((2, 2)), vmax=float("inf"))
+    with pytest.raises(TypeError, match="vmax must be a number"):
+        colorize_error(np.zeros((2, 2)), vmax=True)
+    with pytest.raises(ValueError, match="max_magnitude must be finite"):
+        colorize_flow(np.zeros((2, 3, 2)), max_magnitude=float("nan"))
+    with pytest.raises(TypeError, match="size must be an int"):
+        flow_wheel_legend(8.0)
+    assert flow_wheel_legend(np.int64(5)).shape == (5, 5, 3)
 
 
 def test_error_map_zero_is_dark_and_shared_vmax_shares_the_scale():
@@ -459,7 +475,7 @@ def test_highlight_ties_and_bad_arguments(tmp_path):
     p = parse(make_report(tmp_path, tables=[t], highlight={"err": "min"}))
     bold = [b for r in p.rows[1:] for (_, b) in r[1:]]
     assert bold == [True, True, False, False]
-    with pytest.raises(ValueError, match="highlight"):
+    with pytest.raises(ValueError, match=r"highlight\['rmse'\] must be one of min, max; got 'best'"):
         make_report(tmp_path, highlight={"rmse": "best"})
     with pytest.raises(ValueError, match="highlight"):
         make_report(tmp_path, highlight={"no_such_column": "min"})

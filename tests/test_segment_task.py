@@ -1,17 +1,32 @@
 """The semantic-segmentation task end to end through the CLI: train the unaries, add a PAC-CRF (with
-an interrupted and resumed stage), fit the dense CRF, hot-swap; eval and predict; bad input."""
+an interrupted and resumed stage), fit the dense CRF, hot-swap; eval and predict; what the task
+attaches to a loaded run; bad input."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from torch import nn
 
 from pixelwise.cli import main
-from pixelwise.data.formats import read_rgb, write_png, write_png16
-from pixelwise.data.voc_instances import VOC_PALETTE, read_palette_png, write_palette_png
+from pixelwise.data.datasets.voc_segmentation import VocSegmentation
+from pixelwise.data.io.formats import read_rgb, write_png, write_png16
+from pixelwise.data.io.palette_png import VOC_PALETTE, read_palette_png, write_palette_png
+from pixelwise.engine import load_checkpoint, save_checkpoint
+from pixelwise.models import create_model
+from pixelwise.nn import PacCRF
+from pixelwise.nn.dense_crf import DenseCRFParams
+from pixelwise.nn.hot_swap import HotSwappedPac
+from pixelwise.tasks import get_task, load_run
+from pixelwise.tasks.segment import task as segment_task
+from pixelwise.tasks.segment.config import SegmentConfig, StageConfig
+from pixelwise.tasks.segment.inference import evaluate_dataset
 
 TINY = ["--width", "0.25", "--set", "blocks=1", "--set", "image_size=32", "--set", "train.batch_size=2",
         "--set", "train.log_every=1", "--set", "val_images=2", "--set", "test_images=3",
@@ -29,10 +44,8 @@ def unaries_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pac_run(unaries_run):
     """A PAC-CRF run whose CRF stage is interrupted after 2 of 3 steps (Ctrl-C), then resumed."""
-    from pixelwise.tasks import segment
-
     run = unaries_run.parent / "pac"
-    real = segment.segmentation_loss
+    real = segment_task.segmentation_loss
 
     def interrupting(cfg, use_crf):
         loss_fn, calls = real(cfg, use_crf), []
@@ -48,7 +61,7 @@ def pac_run(unaries_run):
     args = ["segment", "train", "--out", str(run), "--init", str(unaries_run), "--crf", "pac", "--kernels", "3:2",
             "--set", "crf_stage.steps=3", *STAGES, *TINY]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(segment, "segmentation_loss", interrupting)
+        mp.setattr(segment_task, "segmentation_loss", interrupting)
         assert main(args) == 130
     assert not (run / "crf" / "model.json").exists()
     assert main(["segment", "train", "--out", str(run), "--resume", "--quiet"]) == 0  # the run's own settings
@@ -110,17 +123,23 @@ def test_dense_run_is_evaluated_with_its_grid_searched_parameters(dense_run, tmp
 
 
 def test_dense_crf_on_a_run_without_a_grid_search_warns_and_uses_defaults(unaries_run, tmp_path, capsys):
-    from pixelwise.nn.dense_crf import DenseCRFParams
-    from pixelwise.tasks.segment import load_segment_model
-
-    loaded = load_segment_model(unaries_run, crf="dense", log=print)
-    assert loaded.dense.params == DenseCRFParams() and loaded.method == "dense"
+    loaded = load_run(unaries_run, task="segment", options=argparse.Namespace(crf="dense"), log=print)
+    assert loaded.extras["dense"].params == DenseCRFParams() and loaded.extras["method"] == "dense"
     assert "warning" in capsys.readouterr().out
 
 
-def test_predict_writes_labels_colours_and_overlays_for_any_image_mode(dense_run, tmp_path):
-    from PIL import Image
+def test_attach_puts_the_crf_choice_classes_and_palette_in_extras(pac_run, dense_run):
+    pac = load_run(pac_run, task="segment")
+    assert pac.extras["crf"] == "pac" and pac.extras["method"] == "pac" and pac.extras["dense"] is None
+    assert pac.extras["class_names"][:2] == ("grass", "gravel") and len(pac.extras["class_names"]) == 8
+    assert np.array_equal(pac.extras["palette"], VOC_PALETTE)
+    dense = load_run(dense_run, task="segment")
+    fitted = json.loads((dense_run / "dense_crf.json").read_text())["params"]
+    assert dense.extras["method"] == "dense" and dense.extras["dense"].params == DenseCRFParams(**fitted)
+    assert load_run(dense_run, task="segment", options=argparse.Namespace(crf="none")).extras["dense"] is None
 
+
+def test_predict_writes_labels_colours_and_overlays_for_any_image_mode(dense_run, tmp_path):
     images = tmp_path / "images"
     rng = np.random.default_rng(0)
     write_png(images / "rgb.png", (rng.random((40, 36, 3)) * 255).astype(np.uint8))
@@ -137,10 +156,10 @@ def test_predict_writes_labels_colours_and_overlays_for_any_image_mode(dense_run
 
 
 def test_predict_crf_none_writes_the_unaries_and_names_an_unreadable_file(pac_run, tmp_path, capsys):
-    from pixelwise.tasks.segment import load_segment_model
+    def method(crf):
+        return load_run(pac_run, task="segment", options=argparse.Namespace(crf=crf)).extras["method"]
 
-    assert load_segment_model(pac_run, crf="none").method == "unaries"
-    assert load_segment_model(pac_run).method == "pac"
+    assert method("none") == "unaries" and method(None) == "pac"
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
     assert main(["segment", "predict", "--model", str(pac_run), "--images", str(bad), "--out", str(tmp_path)]) == 2
@@ -148,14 +167,10 @@ def test_predict_crf_none_writes_the_unaries_and_names_an_unreadable_file(pac_ru
 
 
 def test_hot_swap_keeps_the_init_unaries_until_fine_tuned(unaries_run, tmp_path):
-    from pixelwise.engine import load_trained_model
-    from pixelwise.models import create_model
-    from pixelwise.nn.hot_swap import HotSwappedPac
-    from pixelwise.tasks.segment import SegmentConfig, load_init, model_config
-
-    init, _ = load_trained_model(unaries_run, create_model, ("seg_fcn",))
-    swapped = create_model("seg_fcn", **model_config(SegmentConfig(width=0.25, blocks=1, hot_swap=True), 8))
-    assert load_init(swapped, str(unaries_run), 8) == []
+    init = load_run(unaries_run, task="segment").model
+    swapped = create_model("seg_fcn", **segment_task.network_config(SegmentConfig(width=0.25, blocks=1,
+                                                                                  hot_swap=True), 8))
+    assert segment_task.load_init(swapped, str(unaries_run), 8) == []
     assert sum(isinstance(m, HotSwappedPac) for m in swapped.modules()) == 3
     image = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -167,35 +182,53 @@ def test_hot_swap_keeps_the_init_unaries_until_fine_tuned(unaries_run, tmp_path)
     assert "hot_swap" in meta["model_config"] and meta["step"] == 1
 
 
-def test_eval_against_data_with_other_classes_is_a_clear_error(unaries_run, tmp_path, capsys):
-    from pixelwise.data.voc_segmentation import VocSegmentation
-    from pixelwise.tasks.segment import evaluate_dataset, load_segment_model
-
-    voc = tmp_path / "VOC2012"
-    write_png(voc / "JPEGImages" / "a.jpg", np.zeros((16, 16, 3), np.uint8))
+def tiny_voc(folder):
+    """A VOC2012 folder with one 16 x 16 image (split ``val``) holding class 20."""
+    write_png(folder / "JPEGImages" / "a.jpg", np.zeros((16, 16, 3), np.uint8))
     label = np.zeros((16, 16), np.uint8)
     label[4:8, 4:8] = 20
-    write_palette_png(voc / "SegmentationClass" / "a.png", label)
-    (voc / "ImageSets" / "Segmentation").mkdir(parents=True)
-    (voc / "ImageSets" / "Segmentation" / "val.txt").write_text("a\n")
+    write_palette_png(folder / "SegmentationClass" / "a.png", label)
+    (folder / "ImageSets" / "Segmentation").mkdir(parents=True)
+    (folder / "ImageSets" / "Segmentation" / "val.txt").write_text("a\n")
+    return folder
+
+
+def test_eval_against_data_with_other_classes_is_a_clear_error(unaries_run, tmp_path, capsys):
+    voc = tiny_voc(tmp_path / "VOC2012")
     assert main(["segment", "eval", "--model", str(unaries_run), "--data", str(voc), "--split", "val",
                  "--out", str(tmp_path / "e")]) == 2
     assert "classes" in capsys.readouterr().err
     with pytest.raises(ValueError, match="labels up to 20, but the model has 8 classes"):
-        evaluate_dataset(load_segment_model(unaries_run).model, VocSegmentation(voc, "val"), 8)
+        evaluate_dataset(load_run(unaries_run, task="segment").model, VocSegmentation(voc, "val"), 8)
+
+
+def test_eval_follow_symlinks_reads_a_dataset_linked_from_outside(tmp_path, capsys):
+    """A VOC folder whose JPEGImages/ is a link to another place: refused by default (naming the
+    link), read with --follow-symlinks."""
+    outside = tiny_voc(tmp_path / "elsewhere")
+    voc = tmp_path / "VOC2012"
+    voc.mkdir()
+    for name in ("SegmentationClass", "ImageSets"):
+        os.rename(outside / name, voc / name)
+    os.symlink(outside / "JPEGImages", voc / "JPEGImages")
+    run = tmp_path / "run"
+    model = create_model("seg_fcn", num_classes=21, width=0.25, blocks=1)
+    cfg = SegmentConfig(width=0.25, blocks=1, data=str(voc))
+    save_checkpoint(run / "model", model, model_name="seg_fcn", model_config={"num_classes": 21, "width": 0.25,
+                                                                             "blocks": 1}, config=cfg)
+    args = ["segment", "eval", "--model", str(run), "--data", str(voc), "--split", "val", "--examples", "0"]
+    assert main([*args, "--out", str(tmp_path / "refused")]) == 2
+    assert "JPEGImages: symbolic link" in capsys.readouterr().err
+    assert main([*args, "--follow-symlinks", "--out", str(tmp_path / "e")]) == 0
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["images"] == 1
 
 
 def test_init_from_a_run_with_other_classes_is_refused(unaries_run):
-    from pixelwise.models import create_model
-    from pixelwise.tasks.segment import load_init
-
     with pytest.raises(ValueError, match="trained for 8 classes, the data has 5"):
-        load_init(create_model("seg_fcn", num_classes=5, width=0.25, blocks=1), str(unaries_run), 5)
+        segment_task.load_init(create_model("seg_fcn", num_classes=5, width=0.25, blocks=1), str(unaries_run), 5)
 
 
 def test_pac_crf_refuses_unary_and_image_of_different_sizes():
-    from pixelwise.nn import PacCRF
-
     with pytest.raises(ValueError, match=r"unary \(1, 3, 8, 8\) and image \(1, 3, 8, 10\)"):
         PacCRF(3, kernels=[(3, 1)], steps=1)(torch.randn(1, 3, 8, 8), torch.rand(1, 3, 8, 10))
 
@@ -226,8 +259,6 @@ def test_crf_stage_keeps_the_frozen_network_bitwise(unaries_run, pac_run):
     """Backbone and classifier weights and BatchNorm statistics are untouched by the CRF stage
     (frozen params get no gradient, so Adam's weight decay skips them; BN stays in eval mode
     through the engine's model.train() calls), also across its interrupt and resume."""
-    from pixelwise.engine import load_checkpoint
-
     init = load_checkpoint(unaries_run / "model").model_state
     crf = load_checkpoint(pac_run / "crf" / "model").model_state
     shared = [k for k in crf if not k.startswith("crf.")]
@@ -238,11 +269,17 @@ def test_crf_stage_keeps_the_frozen_network_bitwise(unaries_run, pac_run):
                if k in init)  # the joint stage does train the network
 
 
+def test_crf_stage_freezes_every_parameter_outside_the_crf():
+    """The CRF stage's frozen modules hold every non-CRF parameter, hot-swapped layers included."""
+    cfg = SegmentConfig(width=0.25, blocks=1, crf="pac", hot_swap=True, init="a run")
+    model = create_model("seg_fcn", **segment_task.network_config(cfg, 8))
+    crf_stage = [s for s in segment_task.plan_stages(cfg) if s.name == "crf"]
+    assert [s.name for s in segment_task.plan_stages(cfg)] == ["crf", "joint"] and crf_stage[0].frozen
+    held = {f"{m}.{n}" for m in crf_stage[0].frozen for n, _ in model.get_submodule(m).named_parameters()}
+    assert held == {n for n, _ in model.named_parameters() if not n.startswith("crf.")}
+
+
 def test_evaluate_dataset_scores_ignore_and_band_by_hand():
-    from torch import nn
-
-    from pixelwise.tasks.segment import evaluate_dataset
-
     class Fixed(nn.Module):  # predicts class 0 left of column 3, class 1 from there on
         crf = None
 
@@ -269,14 +306,12 @@ def test_evaluate_dataset_scores_ignore_and_band_by_hand():
 
 
 def test_dense_run_stopped_in_its_grid_search_has_no_model_json(unaries_run, tmp_path, monkeypatch):
-    from pixelwise.tasks import segment
-
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(segment, "search_dense_crf", stop)
-    cfg = segment.SegmentConfig(width=0.25, blocks=1, image_size=32, val_images=2, synthetic_train=50,
-                                init=str(unaries_run), crf="dense", joint_stage=segment.StageConfig(steps=0))
+    monkeypatch.setattr(segment_task, "search_dense_crf", stop)
+    cfg = SegmentConfig(width=0.25, blocks=1, image_size=32, val_images=2, synthetic_train=50,
+                        init=str(unaries_run), crf="dense", joint_stage=StageConfig(steps=0))
     with pytest.raises(KeyboardInterrupt):
-        segment.train_segmentation(cfg, tmp_path / "dense", log=lambda m: None)
+        get_task("segment").train(cfg, tmp_path / "dense", log=lambda m: None)
     assert not (tmp_path / "dense" / "model.json").exists()  # the demo would reuse it without dense_crf.json

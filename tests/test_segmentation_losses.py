@@ -70,10 +70,14 @@ def test_class_weights_errors():
         class_weights([0.5, float("nan"), 0.5])
     with pytest.raises(ValueError, match="frequencies"):
         class_weights([1.0, 0.0, 0.0])  # all zero once class 0 is ignored
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match="eps must be > 0, got 0"):
         class_weights([0.5, 0.5], eps=0.0)
-    with pytest.raises(ValueError, match="ignore_index"):
+    with pytest.raises(TypeError, match="eps must be a number"):
+        class_weights([0.5, 0.5], eps="1e-3")
+    with pytest.raises(ValueError, match="ignore_index must be <= 1, got 2"):
         class_weights([0.5, 0.5], ignore_index=2)
+    with pytest.raises(TypeError, match="ignore_index must be an int"):
+        class_weights([0.5, 0.5], ignore_index=False)
 
 
 def test_label_frequencies():
@@ -86,6 +90,10 @@ def test_label_frequencies():
         label_frequencies([np.array([0, 4])], 4)
     with pytest.raises(ValueError, match="labels_or_counts"):
         label_frequencies([], 4)
+    with pytest.raises(ValueError, match="num_classes must be >= 1"):
+        label_frequencies([np.array([0])], 0)
+    with pytest.raises(TypeError, match="num_classes must be an int"):
+        label_frequencies([np.array([0])], 4.0)
 
 
 @pytest.mark.parametrize("factor", [1, 2, 4, 8])
@@ -101,8 +109,10 @@ def test_downsample_labels_matches_interpolate_nearest(factor):
 def test_downsample_labels_errors():
     with pytest.raises(ValueError, match="factor"):
         downsample_labels(torch.zeros(1, 2, 6, dtype=torch.long), 4)
-    with pytest.raises(ValueError, match="factor"):
+    with pytest.raises(ValueError, match="factor must be >= 1"):
         downsample_labels(torch.zeros(1, 2, 6, dtype=torch.long), 0)
+    with pytest.raises(TypeError, match="factor must be an int"):
+        downsample_labels(torch.zeros(1, 2, 6, dtype=torch.long), 2.0)
     with pytest.raises(ValueError, match="labels"):
         downsample_labels(torch.zeros(2, 6, dtype=torch.long), 2)
 

@@ -129,8 +129,12 @@ def test_input_type_errors():
         segmentation_scores(np.zeros((3, 4)))
     with pytest.raises(ValueError, match="confusion"):
         segmentation_scores(-np.ones((3, 3)))
-    with pytest.raises(ValueError, match="ignore"):
+    with pytest.raises(ValueError, match="ignore must be <= 2, got 3"):
         segmentation_scores(np.ones((3, 3)), ignore=(3,))
+    with pytest.raises(TypeError, match="ignore must be an int"):
+        segmentation_scores(np.ones((3, 3)), ignore=(True,))
+    with pytest.raises(TypeError, match="num_classes must be an int"):
+        ConfusionAccumulator(3.0)
     with pytest.raises(ValueError, match="ignore"):
         segmentation_scores(np.ones((2, 2)), ignore=(0, 1))
     with pytest.raises(ValueError, match="other"):

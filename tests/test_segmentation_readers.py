@@ -1,5 +1,5 @@
 """Semantic-segmentation readers (VOC 2012 / SBD, Cityscapes) and the random scale-crop wrapper
-(pixelwise.data.voc_segmentation, .cityscapes, .crops)."""
+(pixelwise.data.datasets.voc_segmentation, .cityscapes, .crops)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import scipy.io
 import torch
 from PIL import Image
 
-from pixelwise.data.cityscapes import (
+from pixelwise.data.datasets.cityscapes import (
     CITYSCAPES_CLASSES,
     CITYSCAPES_PALETTE,
     LABEL_ID_TO_TRAIN_ID,
@@ -19,10 +19,10 @@ from pixelwise.data.cityscapes import (
     find_cityscapes,
     read_cityscapes_label,
 )
-from pixelwise.data.crops import RandomScaleCrop
-from pixelwise.data.formats import FormatError
-from pixelwise.data.voc_instances import write_palette_png
-from pixelwise.data.voc_segmentation import VOC_CLASSES, VocSegmentation, find_voc_segmentation, read_voc_label
+from pixelwise.data.datasets.voc_segmentation import VOC_CLASSES, VocSegmentation, find_voc_segmentation, read_voc_label
+from pixelwise.data.io.files import FormatError
+from pixelwise.data.io.palette_png import write_palette_png
+from pixelwise.data.transforms.crops import RandomScaleCrop
 
 H, W = 12, 16
 

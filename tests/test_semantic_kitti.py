@@ -1,4 +1,4 @@
-"""SemanticKITTI files, label map and folder layout (pixelwise.data.semantic_kitti)."""
+"""SemanticKITTI files, label map and folder layout (pixelwise.data.datasets.semantic_kitti)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixelwise.data.formats import FormatError
-from pixelwise.data.semantic_kitti import (
+from pixelwise.data.io.files import FormatError
+from pixelwise.data.datasets.semantic_kitti import (
     CLASS_NAMES,
     IGNORE_INDEX,
     NUM_CLASSES,
@@ -17,11 +17,8 @@ from pixelwise.data.semantic_kitti import (
     ScanRecord,
     find_scans,
     prediction_path,
-    read_label,
-    read_scan,
-    write_label,
-    write_scan,
 )
+from pixelwise.data.io.semantic_kitti import read_label, read_scan, write_label, write_scan
 
 ROOT = Path("/work/shared/data/semantic-kitti")
 YAML = ROOT / "semantic-kitti.yaml"

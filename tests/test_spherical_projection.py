@@ -1,4 +1,4 @@
-"""Spherical projection of point clouds to range images (pixelwise.data.spherical_projection)."""
+"""Spherical projection of point clouds to range images (pixelwise.data.transforms.spherical_projection)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelwise.data.spherical_projection import (
+from pixelwise.data.transforms.spherical_projection import (
     CHANNELS,
     EMPTY,
     SENSOR_MEANS,

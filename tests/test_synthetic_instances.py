@@ -1,4 +1,4 @@
-"""Synthetic instance scenes (pixelwise.data.synthetic_instances)."""
+"""Synthetic instance scenes (pixelwise.data.synthetic.instances)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelwise.data.synthetic_instances import (
+from pixelwise.data.synthetic.instances import (
     CLASS_NAMES,
     NUM_CLASSES,
     InstanceScene,

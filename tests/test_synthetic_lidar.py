@@ -1,4 +1,4 @@
-"""Synthetic HDL-64E scans of a procedural street (pixelwise.data.synthetic_lidar)."""
+"""Synthetic HDL-64E scans of a procedural street (pixelwise.data.synthetic.lidar)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from pixelwise.data.synthetic_lidar import (
+from pixelwise.data.synthetic.lidar import (
     HDL64_AZIMUTH_OFFSETS_DEG,
     HDL64_ELEVATIONS_DEG,
     SYNTHETIC_CLASSES,
@@ -231,7 +231,7 @@ def test_remission_depends_on_material(full_scans):
 
 
 def test_write_synthetic_sequences_round_trip(tmp_path):
-    from pixelwise.data.semantic_kitti import read_label, read_scan
+    from pixelwise.data.io.semantic_kitti import read_label, read_scan
 
     paths = write_synthetic_sequences(tmp_path, 2, seed=3, sequence="05", sensor=SMALL)
     seq = tmp_path / "sequences" / "05"

@@ -1,4 +1,4 @@
-"""Synthetic semantic-segmentation scenes (pixelwise.data.synthetic_segmentation)."""
+"""Synthetic semantic-segmentation scenes (pixelwise.data.synthetic.segmentation)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from pixelwise.data.synthetic_segmentation import (
+from pixelwise.data.synthetic.segmentation import (
     CLASS_NAMES,
     CLASS_PHOTOS,
     MIN_PIECE_PIXELS,
@@ -18,7 +18,7 @@ from pixelwise.data.synthetic_segmentation import (
     SyntheticSegmentation,
     generate_segmentation_scene,
 )
-from pixelwise.data.textures import photo_names
+from pixelwise.data.synthetic.textures import photo_names
 
 CFG = SegSceneConfig(height=96, width=96)
 N_SCENES = 40

@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from pixelwise.data import textures
-from pixelwise.data.synthetic_upsampling import SyntheticUpsampling, render_scene
+from pixelwise.data.synthetic import textures
+from pixelwise.data.synthetic.upsampling import SyntheticUpsampling, render_scene
 
 # ---------------------------------------------------------------------------------------------
 # textures

@@ -164,3 +164,32 @@ def test_named_errors_of_the_cli(tmp_path, capsys):
                                str(tmp_path / "locked")], capture_output=True, text=True, timeout=120)
     assert code.returncode == 2
     assert f"{tmp_path / 'locked'}: this run folder is in use by process {os.getpid()}" in code.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_stopped_by_sigterm_resumes_bitwise_and_evaluates_on_the_gpu(tmp_path, capsys):
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    steps = ["--steps", "40", "--set", "train.ckpt_every=2", "--set", "train.batch_size=2", "--device", "cuda",
+             "--quiet"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TOY_STEP_SLEEP="0.02")
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), "toy", "train", "--out", str(run), *steps],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((run / "checkpoints").glob("step-*.json")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert cli("toy", "train", "--out", run, "--resume", "--quiet") == 0
+    assert cli("toy", "train", "--out", ref, *steps) == 0
+    a, b = weights(run / "model.safetensors"), weights(ref / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert cli("toy", "eval", "--model", run, "--out", tmp_path / "e", "--device", "cuda") == 0
+    assert cli("toy", "eval", "--model", run, "--out", tmp_path / "e", "--device", "cuda:99") == 2
+    assert "this machine has 1 CUDA device" in capsys.readouterr().err or torch.cuda.device_count() > 1

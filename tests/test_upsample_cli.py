@@ -1,12 +1,19 @@
-"""`pixelwise upsample train|eval|predict` and `pixelwise demo` end to end on tiny budgets."""
+"""`pixelwise upsample train|eval|predict`, `pixelwise demo upsample` and `pixelwise bench upsample`
+end to end on tiny budgets."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from pixelwise.cli import main
-from pixelwise.data import formats
+from pixelwise.data.datasets.upsampling_sources import open_dataset
+from pixelwise.data.io import formats
+from pixelwise.tasks import load_run
+from pixelwise.tasks.upsample import UpsampleConfig
 
 TINY = ["--set", "crop=32", "--set", "synthetic_length=8", "--set", "val_size=2", "--set", "train.batch_size=2",
         "--set", "train.ckpt_every=2", "--set", "train.log_every=1", "--set", "train.val_every=0", "--quiet"]
@@ -56,7 +63,18 @@ def test_jbu_search_saves_its_bandwidths(tmp_path):
                  "--set", "val_size=2", "--quiet"]) == 0
     meta = json.loads((run / "model.json").read_text())
     assert {"kernel_size", "sigma_space", "sigma_color"} <= set(meta["model_config"])
-    assert len(meta["config"]["grid"]) == 20
+    grid = json.loads((run / "jbu_grid.json").read_text())
+    assert len(grid["rows"]) == 20 and grid["columns"][0] == "val_nrmse"
+    assert min(row[0] for row in grid["rows"]) == meta["metrics"]["val_nrmse"]
+    # the checkpoint carries the whole config, so load_run rebuilds it
+    loaded = load_run(run, task="upsample")
+    assert isinstance(loaded.config, UpsampleConfig)
+    assert (loaded.config.model, loaded.config.factor, loaded.config.crop) == ("jbu", 4, 32)
+    assert loaded.extras == {"factor": 4, "kind": "depth"}
+    out = tmp_path / "eval"
+    assert main(["upsample", "eval", "--model", "jbu", "--model", str(run), "--factor", "4", "--data", "synthetic",
+                 "--out", str(out)]) == 0
+    assert set(json.loads((out / "metrics.json").read_text())["metrics"]) == {"jbu (jbu)", f"jbu ({run})"}
 
 
 def test_eval_writes_metrics_and_report(trained, tmp_path, capsys):
@@ -74,6 +92,9 @@ def test_eval_rejects_a_checkpoint_of_another_factor(trained, tmp_path, capsys):
     assert main(["upsample", "eval", "--model", str(trained), "--factor", "8", "--data", "synthetic",
                  "--out", str(tmp_path)]) == 2
     assert "trained for factor 4" in capsys.readouterr().err
+    assert main(["upsample", "eval", "--model", str(trained), "--factor", "4", "--kind", "flow", "--data", "synthetic",
+                 "--out", str(tmp_path)]) == 2
+    assert "trained for factor 4 depth, but factor 4 flow" in capsys.readouterr().err
 
 
 def _write_inputs(tmp_path, factor=4, h=6, w=5):
@@ -131,15 +152,23 @@ def test_predict_with_a_parameter_free_model(tmp_path):
 
 def test_demo_runs_end_to_end_on_a_tiny_budget(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--steps", "2", "--parts", "upsample", "--quiet"]) == 0
-    assert "report:" in capsys.readouterr().out
-    metrics = json.loads((out / "metrics.json").read_text())
+    assert main(["demo", "upsample", "--out", str(out), "--upsample-steps", "2", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "upsample: RMSE on the Middlebury motorcycle" in printed and "report:" in printed
+    part = out / "upsample"
+    metrics = json.loads((part / "metrics.json").read_text())
     for factor in ("x8", "x16"):
         assert set(metrics["metrics"][factor]) == {"Bicubic", "JBU", "DJF", "PAC (lite)"}
         assert all(np.isfinite(v["rmse"]) for v in metrics["metrics"][factor].values())
-    assert (out / "report.html").stat().st_size > 10_000
+        assert (part / factor / "jbu" / "model.json").exists()
+    assert metrics["budget"]["steps"] == 2
+    assert (part / "report.html").stat().st_size > 10_000
+    assert not (out / "report.html").exists() and not (out / "x8").exists()
     # a second run reuses the finished models instead of retraining
-    assert main(["demo", "--out", str(out), "--steps", "2", "--parts", "upsample", "--quiet"]) == 0
+    stamp = (part / "x8" / "djf" / "model.safetensors").stat().st_mtime_ns
+    assert main(["demo", "upsample", "--out", str(out), "--upsample-steps", "2", "--quiet"]) == 0
+    assert (part / "x8" / "djf" / "model.safetensors").stat().st_mtime_ns == stamp
+    assert json.loads((part / "metrics.json").read_text())["metrics"] == metrics["metrics"]
 
 
 def test_flow_model_trains_and_reports_epe(tmp_path, capsys):
@@ -155,8 +184,6 @@ def test_flow_model_trains_and_reports_epe(tmp_path, capsys):
 
 
 def test_data_spec_errors():
-    from pixelwise.data.upsampling_sources import open_dataset
-
     with pytest.raises(ValueError, match="unknown source 'kitti'"):
         open_dataset("kitti:/x", "depth")
     with pytest.raises(ValueError, match="holds flow maps, but the task kind is 'depth'"):
@@ -165,30 +192,62 @@ def test_data_spec_errors():
         open_dataset("folder", "depth")
 
 
-def test_training_on_a_user_folder(tmp_path):
-    root = tmp_path / "data"
+def _write_folder(root, count=3):
     rng = np.random.default_rng(1)
-    for i in range(3):
+    for i in range(count):
         formats.write_png(root / "images" / f"s{i}.png", (rng.random((40, 40, 3)) * 255).astype(np.uint8))
         depth = (rng.random((40, 40)) * 2000 + 500).astype(np.uint16)
         depth[:3] = 0  # invalid rows
         formats.write_png16(root / "targets" / f"s{i}.png", depth)
+
+
+def test_training_on_a_user_folder(tmp_path):
+    root = tmp_path / "data"
+    _write_folder(root)
     assert main(["upsample", "train", "--model", "djf", "--factor", "4", "--data", f"folder:{root}", "--steps", "2",
                  "--out", str(tmp_path / "run"), *TINY]) == 0
     assert (tmp_path / "run" / "model.safetensors").exists()
 
 
+def test_follow_symlinks_reaches_the_folder_reader(tmp_path, capsys):
+    """A user folder whose targets/ links outside it is refused unless --follow-symlinks (train:
+    the config key follow_symlinks; eval: the option)."""
+    elsewhere, root = tmp_path / "elsewhere", tmp_path / "data"
+    _write_folder(elsewhere)
+    root.mkdir()
+    os.symlink(elsewhere / "images", root / "images")
+    os.symlink(elsewhere / "targets", root / "targets")
+    train = ["upsample", "train", "--model", "djf", "--factor", "4", "--data", f"folder:{root}", "--steps", "1", *TINY]
+    assert main([*train, "--out", str(tmp_path / "refused")]) == 2
+    assert "follow_symlinks" in capsys.readouterr().err
+    assert main([*train, "--out", str(tmp_path / "run"), "--follow-symlinks"]) == 0
+    assert load_run(tmp_path / "run", task="upsample").config.follow_symlinks is True
+    evaluate = ["upsample", "eval", "--model", "bicubic", "--factor", "4", "--data", f"folder:{root}"]
+    assert main([*evaluate, "--out", str(tmp_path / "e1")]) == 2
+    assert "follow_symlinks" in capsys.readouterr().err
+    assert main([*evaluate, "--out", str(tmp_path / "e2"), "--follow-symlinks"]) == 0
+    assert json.loads((tmp_path / "e2" / "metrics.json").read_text())["metrics"]["bicubic"]["images"] == 3
+
+
+def test_bench_upsample_reports_ratios_to_djf(tmp_path, capsys):
+    target = tmp_path / "bench.json"
+    assert main(["bench", "upsample", "--upsample-size", "32", "--upsample-factor", "4", "--upsample-repeats", "1",
+                 "--json", str(target), "--quiet"]) == 0
+    assert "vs DJF" in capsys.readouterr().out
+    report = json.loads(target.read_text())
+    assert (report["size"], report["factor"]) == (32, 4)
+    assert [r["model"] for r in report["rows"]][0] == "djf" and report["rows"][0]["ratio_to_djf"] == 1.0
+    assert main(["bench", "upsample", "--upsample-size", "30", "--upsample-factor", "4", "--quiet"]) == 2
+    assert "must be a multiple of --factor 4" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_upsample_train_under_torchrun(tmp_path):
     """The same command under torchrun: two gloo ranks on loopback, rank 0 writes the run."""
-    import os
-    import subprocess
-    import sys
-
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-           "pixelwise.cli", "upsample", "train", "--model", "pac_upsampler_lite", "--factor", "4", "--steps", "2",
+           "pixelwise", "upsample", "train", "--model", "pac_upsampler_lite", "--factor", "4", "--steps", "2",
            "--out", str(run), *TINY]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

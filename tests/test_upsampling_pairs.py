@@ -3,8 +3,13 @@
 import pytest
 import torch
 
-from pixelwise.data.upsampling_pairs import (UpsamplingPairs, crop_to_multiple, downsample_target, fill_invalid,
-                                             make_pair)
+from pixelwise.data.transforms.upsampling_pairs import (
+    UpsamplingPairs,
+    crop_to_multiple,
+    downsample_target,
+    fill_invalid,
+    make_pair,
+)
 
 
 def test_depth_uses_nearest_sample_at_jbu_position():

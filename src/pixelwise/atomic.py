@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from .checks import check_choice
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -30,8 +32,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     The parent folder is created if needed. On any exception the temporary file is removed
     and ``path`` is left untouched.
     """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
+    check_choice(mode, "mode", ("w", "wb"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -27,9 +27,11 @@ __all__ = [
     "OutOfRangeError",
     "ShapeError",
     "WrongTypeError",
+    "check_bool",
     "check_choice",
     "check_finite",
     "check_float",
+    "check_floats",
     "check_int",
     "check_kernel_geometry",
     "check_odd",
@@ -89,18 +91,42 @@ def check_odd(value, name: str) -> int:
 
 
 def check_float(value, name: str, *, low: float | None = None, high: float | None = None,
-                low_open: bool = False, high_open: bool = False) -> float:
+                low_open: bool = False, high_open: bool = False, allow_inf: bool = False) -> float:
     """A finite real number (ints accepted, bools not) within the given bounds; returns a float.
-    ``low_open`` / ``high_open`` exclude the bound itself."""
+    ``low_open`` / ``high_open`` exclude the bound itself. ``allow_inf=True`` also accepts
+    ``inf`` / ``-inf`` (still subject to the bounds; NaN is never accepted)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise WrongTypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
     value = float(value)
-    if not math.isfinite(value):
-        raise OutOfRangeError(f"{name} must be finite, got {value}")
+    if math.isnan(value) or (not allow_inf and math.isinf(value)):
+        raise OutOfRangeError(f"{name} must be {'a number, not NaN' if allow_inf else 'finite'}, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
         raise OutOfRangeError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value:g}")
     if high is not None and (value > high or (high_open and value == high)):
         raise OutOfRangeError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value:g}")
+    return value
+
+
+def check_floats(values, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> tuple[float, ...]:
+    """A non-empty sequence of numbers (list, tuple, 1-D array), each checked as :func:`check_float`
+    with the same bounds (the message names the entry, ``name[i]``); returns a tuple of floats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise WrongTypeError(f"{name} must be a sequence of numbers, got {values!r} ({type(values).__name__})")
+    try:
+        items = list(values)
+    except TypeError:  # e.g. a 0-d array
+        raise WrongTypeError(f"{name} must be a sequence of numbers, got {values!r}") from None
+    if not items:
+        raise OutOfRangeError(f"{name} must hold at least one number, got {values!r}")
+    return tuple(check_float(v, f"{name}[{i}]", low=low, high=high, low_open=low_open, high_open=high_open)
+                 for i, v in enumerate(items))
+
+
+def check_bool(value, name: str) -> bool:
+    """A ``bool`` (not an int, not a string such as ``"false"``); returns it."""
+    if not isinstance(value, bool):
+        raise WrongTypeError(f"{name} must be a bool, got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -119,17 +145,22 @@ def parse_positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
 
 
-def pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints -> (h, w); anything else is a TypeError naming ``name``."""
+def pair(value, name: str, *, min: int | None = None) -> tuple[int, int]:  # noqa: A002
+    """An int or a pair of ints -> (h, w); anything else is a TypeError naming ``name``.
+    With ``min``, both entries must be ``>= min`` (:class:`OutOfRangeError` otherwise)."""
     if isinstance(value, bool):
         raise WrongTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, Sequence) and len(value) == 2 and all(
+        out = (value, value)
+    elif isinstance(value, Sequence) and len(value) == 2 and all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
-        return (int(value[0]), int(value[1]))
-    raise WrongTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise WrongTypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min is not None and (out[0] < min or out[1] < min):
+        raise OutOfRangeError(f"{name} must be >= {min}, got {value!r}")
+    return out
 
 
 def check_tensor(t, name: str, ndim: int | tuple[int, ...]) -> None:
@@ -150,12 +181,13 @@ def check_finite(t: torch.Tensor, name: str) -> None:
 
 
 def check_positive(value, name: str) -> None:
+    """A number ``> 0`` (``inf`` allowed, bools and NaN not), or a tensor whose every entry is
+    ``> 0`` (a learnable bandwidth)."""
     if isinstance(value, torch.Tensor):
-        ok = bool((value > 0).all())
-    else:
-        ok = value > 0
-    if not ok:
-        raise OutOfRangeError(f"{name} must be > 0, got {value!r}")
+        if not bool((value > 0).all()):
+            raise OutOfRangeError(f"{name} must be > 0, got {value!r}")
+        return
+    check_float(value, name, low=0, low_open=True, allow_inf=True)
 
 
 def check_kernel_geometry(kernel_size, stride, padding, dilation) -> tuple[tuple[int, int], ...]:

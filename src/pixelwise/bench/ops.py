@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -18,7 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import __version__
+from ..checks import check_odd, parse_positive_int as positive_int
+from ..options import Option
 from ..nn import PacConv2d, PacConvTranspose2d, SacConv2d
+from .timing import interleaved_medians
 
 TARGETS = {  # issue targets: the op may take at most this many times its reference
     "pac_forward": 2.0,
@@ -58,26 +61,15 @@ class Report:
                            "rows": [{**asdict(r), "meets_target": r.meets} for r in self.rows]}, indent=2)
 
     def table(self) -> str:
+        title = (f"pixelwise {__version__} | torch {self.torch_version} | {self.threads} threads | B=1, "
+                 f"{self.channels}->{self.channels} channels, k={self.kernel_size}, fp32, guide {self.guide_channels} "
+                 f"channels")
         head = f"{'case':42s} {'size':>5s} {'op ms':>9s} {'ref ms':>9s} {'ratio':>7s} {'target':>7s}  note"
-        lines = [head, "-" * len(head)]
+        lines = [title, head, "-" * len(head)]
         for r in self.rows:
             target = "" if r.target is None else f"<={r.target:.1f}" + (" ok" if r.meets else " MISS")
             lines.append(f"{r.case:42s} {r.size:5d} {r.op_ms:9.2f} {r.reference_ms:9.2f} {r.ratio:6.2f}x {target:>7s}  {r.note}")
         return "\n".join(lines)
-
-
-def interleaved_medians(fns, repeats: int, warmup: int = 2):
-    """Median wall time (ms) of each callable, run in round-robin order."""
-    for f in fns:
-        for _ in range(warmup):
-            f()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, f in enumerate(fns):
-            t0 = time.perf_counter()
-            f()
-            times[i].append(time.perf_counter() - t0)
-    return [statistics.median(t) * 1e3 for t in times]
 
 
 def naive_pac_conv2d(x, guide, weight, padding):
@@ -263,3 +255,23 @@ def run(sizes=(128, 256), channels=32, kernel_size=5, guide_channels=8, repeats=
             progress(f"[bench ops] {size}x{size} memory ...")
             bench_memory(report, size)
     return report
+
+
+OPTIONS = (
+    Option("--sizes", "square image sizes", type=positive_int, nargs="+", default=[128, 256]),
+    Option("--channels", "input = output channels", type=positive_int, default=32),
+    Option("--kernel-size", "odd kernel size", type=positive_int, default=5),
+    Option("--guide-channels", "guidance feature channels", type=positive_int, default=8),
+    Option("--repeats", "timed runs per op (median)", type=positive_int, default=7),
+    Option("--threads", "torch threads", type=positive_int, default=2),
+    Option("--no-memory", "skip the peak-memory subprocesses", action="store_true"),
+    Option("--no-naive", "skip the naive unfold+einsum baseline", action="store_true"),
+)
+
+
+def run_suite(options, log) -> Report:
+    """``pixelwise bench ops``: the options of :data:`OPTIONS` as a namespace."""
+    check_odd(options.kernel_size, "--ops-kernel-size")
+    return run(sizes=options.sizes, channels=options.channels, kernel_size=options.kernel_size,
+               guide_channels=options.guide_channels, repeats=options.repeats, threads=options.threads,
+               memory=not options.no_memory, naive=not options.no_naive, progress=log)

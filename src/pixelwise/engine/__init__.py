@@ -12,7 +12,6 @@ from .checkpoint import (
     latest_checkpoint,
     load_checkpoint,
     load_model,
-    load_trained_model,
     load_weights,
     restore_training_state,
     save_checkpoint,

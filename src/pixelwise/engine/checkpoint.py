@@ -32,18 +32,20 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
 from torch import nn
 
-from pixelwise.atomic import write_bytes_atomic, write_text_atomic
+from .. import __version__
+from ..atomic import write_bytes_atomic, write_text_atomic
 
 from .config import config_to_dict
 
 __all__ = [
-    "load_trained_model",
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
@@ -151,10 +153,6 @@ def _decode(obj: Any, tensors: dict[str, torch.Tensor], where: str) -> Any:
 
 
 def _versions() -> dict[str, str]:
-    try:
-        from pixelwise import __version__
-    except ImportError:  # pragma: no cover
-        __version__ = "unknown"
     return {"pixelwise": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
@@ -201,8 +199,6 @@ def save_checkpoint(
     An existing ``.json`` of the same stem is removed first, so a crash half-way leaves an
     incomplete checkpoint rather than an old JSON paired with new tensors.
     """
-    from safetensors.torch import save as st_save
-
     tensor_file, json_file = checkpoint_files(path)
     model = unwrap_model(model)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
@@ -309,8 +305,6 @@ def _read_meta(json_file: Path) -> dict:
 
 
 def _read_tensors(tensor_file: Path, meta: dict) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load as st_load
-
     if not tensor_file.is_file():
         raise CheckpointError(f"{tensor_file}: tensor file is missing (its .json sidecar exists)")
     try:
@@ -431,22 +425,6 @@ def restore_training_state(checkpoint: Checkpoint | str | os.PathLike, optimizer
                 whose = f"{what} state of {name!r}" if named else f"{what} state"
                 raise CheckpointError(f"{ckpt.path}: {whose} does not fit this {type(target).__name__}: {e}") from None
     return dict(ckpt.train_state or {})
-
-
-def load_trained_model(spec: str | os.PathLike, factory: Callable[..., nn.Module],
-                       models: Sequence[str]) -> tuple[nn.Module, Checkpoint]:
-    """:func:`load_model` for a user's ``--model``: a run folder (its final ``model``) or a
-    checkpoint path, which must hold one of ``models``; errors name the argument."""
-    path = Path(spec)
-    if path.is_dir() and (path / "model.json").exists():
-        path = path / "model"
-    elif not path.exists() and not path.with_suffix(".json").exists():
-        raise FileNotFoundError(f"--model {spec}: not a run folder (with model.json) or a checkpoint")
-    model, ckpt = load_model(path, factory)
-    if ckpt.model_name not in models:
-        raise ValueError(f"--model {spec}: checkpoint {ckpt.path} holds a {ckpt.model_name!r}, not one of "
-                         f"{', '.join(models)}")
-    return model, ckpt
 
 
 def load_model(path: str | os.PathLike, factory: Callable[..., nn.Module]) -> tuple[nn.Module, Checkpoint]:

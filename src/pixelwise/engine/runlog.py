@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pixelwise.atomic import write_text_atomic
+from tqdm import tqdm
+
+from ..atomic import write_text_atomic
 
 __all__ = ["RunLog", "make_progress", "format_values", "to_float"]
 
@@ -84,8 +86,6 @@ def make_progress(total: int, initial: int, *, enabled: bool):
     output would otherwise fill with carriage-return noise)."""
     if not enabled or not sys.stderr.isatty():
         return None
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=initial, file=sys.stderr, dynamic_ncols=True, desc="train", unit="step")
 
 

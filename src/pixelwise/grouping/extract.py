@@ -58,7 +58,6 @@ class over its mask, with the vote fraction as confidence; class 0 is background
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +65,16 @@ import torch
 import torch.nn.functional as F
 from skimage.measure import label as connected_components
 
-from ..ops._checks import check_finite, check_tensor, pair
+from ..checks import (
+    WrongTypeError,
+    check_finite,
+    check_float,
+    check_floats,
+    check_int,
+    check_positive_int,
+    check_tensor,
+    pair,
+)
 
 __all__ = [
     "FEATURE_NAMES",
@@ -118,25 +126,12 @@ class ExtractionConfig:
     seed: int = 0
 
     def __post_init__(self):
-        try:
-            kappas = tuple(float(k) for k in self.kappas)
-        except (TypeError, ValueError):
-            kappas = ()
-        if isinstance(self.kappas, (str, bytes)) or not kappas:
-            raise ValueError(f"kappas must be a non-empty tuple of numbers > 0, got {self.kappas!r}")
-        self.kappas = kappas
-        if not all(math.isfinite(k) and k > 0 for k in self.kappas):
-            raise ValueError(f"kappas must all be finite and > 0, got {self.kappas!r}")
+        self.kappas = check_floats(self.kappas, "kappas", low=0, low_open=True)
         for name, minimum in (("iterations", 0), ("max_pixels", 2), ("max_segments", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-        if not -1.0 < self.threshold < 1.0:
-            raise ValueError(f"threshold must be a cosine in (-1, 1), got {self.threshold!r}")
-        if not 0.0 <= self.min_size < 1.0:
-            raise ValueError(f"min_size must be a fraction in [0, 1), got {self.min_size!r}")
-        if not 0.0 < self.dedup_iou <= 1.0:
-            raise ValueError(f"dedup_iou must be in (0, 1], got {self.dedup_iou!r}")
+            setattr(self, name, check_int(getattr(self, name), name, min=minimum))
+        self.threshold = check_float(self.threshold, "threshold", low=-1, high=1, low_open=True, high_open=True)
+        self.min_size = check_float(self.min_size, "min_size", low=0, high=1, high_open=True)
+        self.dedup_iou = check_float(self.dedup_iou, "dedup_iou", low=0, high=1, low_open=True)
 
 
 @dataclass
@@ -198,13 +193,9 @@ class ProposalScorer:
             if weights.shape != (len(FEATURE_NAMES),) or not np.isfinite(weights).all():
                 raise ValueError(f"weights must be {len(FEATURE_NAMES)} finite numbers (one per feature), "
                                  f"got shape {weights.shape}")
-        if not (isinstance(bias, (int, float)) and math.isfinite(bias)):
-            raise ValueError(f"bias must be a finite number, got {bias!r}")
-        if not (isinstance(ridge, (int, float)) and ridge >= 0):
-            raise ValueError(f"ridge must be a number >= 0, got {ridge!r}")
         self.weights = weights
-        self.bias = float(bias)
-        self.ridge = float(ridge)
+        self.bias = check_float(bias, "bias")
+        self.ridge = check_float(ridge, "ridge", low=0)
 
     @property
     def fitted(self) -> bool:
@@ -250,7 +241,7 @@ class ProposalScorer:
     def from_dict(cls, data: dict) -> ProposalScorer:
         """Inverse of :meth:`to_dict`; refuses a model trained on other features."""
         if not isinstance(data, dict):
-            raise TypeError(f"data must be a dict from ProposalScorer.to_dict, got {type(data).__name__}")
+            raise WrongTypeError(f"data must be a dict from ProposalScorer.to_dict, got {type(data).__name__}")
         names = data.get("feature_names", list(FEATURE_NAMES))
         if list(names) != list(FEATURE_NAMES):
             raise ValueError(f"feature_names must be {list(FEATURE_NAMES)}, got {names!r}")
@@ -381,9 +372,9 @@ def _check_semantic(semantic, size: tuple[int, int]) -> np.ndarray:
     if isinstance(semantic, torch.Tensor):
         semantic = semantic.detach().cpu().numpy()
     if not isinstance(semantic, np.ndarray):
-        raise TypeError(f"semantic must be an (H, W) integer numpy array, got {type(semantic).__name__}")
+        raise WrongTypeError(f"semantic must be an (H, W) integer numpy array, got {type(semantic).__name__}")
     if not np.issubdtype(semantic.dtype, np.integer):
-        raise TypeError(f"semantic must hold integer class ids, got dtype {semantic.dtype}")
+        raise WrongTypeError(f"semantic must hold integer class ids, got dtype {semantic.dtype}")
     if semantic.shape != size:
         raise ValueError(f"semantic must have the output shape {size}, got {semantic.shape}")
     if semantic.size and semantic.min() < 0:
@@ -421,8 +412,7 @@ def proposal_features(mask, embedding_fullres: torch.Tensor, centre: torch.Tenso
     check_tensor(centre, "centre", 1)
     if centre.shape[0] != embedding_fullres.shape[0]:
         raise ValueError(f"centre must have {embedding_fullres.shape[0]} entries (D), got {centre.shape[0]}")
-    if isinstance(stability, bool) or not isinstance(stability, int) or stability < 1:
-        raise ValueError(f"stability must be an int >= 1, got {stability!r}")
+    check_positive_int(stability, "stability")
     emb = F.normalize(embedding_fullres.detach().cpu().float(), dim=0).flatten(1)
     own = (F.normalize(centre.detach().cpu().float(), dim=0) @ emb).numpy()
     other = np.full_like(own, -1.0)
@@ -529,12 +519,10 @@ def extract_instances(embedding: torch.Tensor, out_size: tuple[int, int] | None 
     check_finite(embedding, "embedding")
     cfg = ExtractionConfig() if cfg is None else cfg
     if not isinstance(cfg, ExtractionConfig):
-        raise TypeError(f"cfg must be an ExtractionConfig, got {type(cfg).__name__}")
+        raise WrongTypeError(f"cfg must be an ExtractionConfig, got {type(cfg).__name__}")
     if scorer is not None and not isinstance(scorer, ProposalScorer):
-        raise TypeError(f"scorer must be a ProposalScorer or None, got {type(scorer).__name__}")
-    size = tuple(embedding.shape[1:]) if out_size is None else pair(out_size, "out_size")
-    if size[0] < 1 or size[1] < 1:
-        raise ValueError(f"out_size must be positive, got {out_size!r}")
+        raise WrongTypeError(f"scorer must be a ProposalScorer or None, got {type(scorer).__name__}")
+    size = tuple(embedding.shape[1:]) if out_size is None else pair(out_size, "out_size", min=1)
     sem = None if semantic is None else _check_semantic(semantic, size)
     scorer = ProposalScorer() if scorer is None else scorer
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..checks import WrongTypeError, check_int
+
 __all__ = ["Packing", "best_packing", "margin_table", "paper_margin_bound"]
 
 # Annealing schedule of the smoothed max (temperature) and of the step: fixed, they work from 2 to
@@ -42,14 +44,6 @@ __all__ = ["Packing", "best_packing", "margin_table", "paper_margin_bound"]
 _T_START, _T_END = 10.0, 3000.0
 _LR_START, _LR_END = 0.05, 1e-4
 _BETA1, _BETA2 = 0.9, 0.999
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def paper_margin_bound(n: int) -> float:
@@ -65,7 +59,7 @@ def paper_margin_bound(n: int) -> float:
     Returns:
         The bound on the calibrated similarity ``s``; negative (vacuous) for ``n <= 3``.
     """
-    n = _check_int(n, "n", 2)
+    n = check_int(n, "n", min=2)
     return 1.0 - 2.0 * math.pi / (math.sqrt(3.0) * n)
 
 
@@ -110,11 +104,11 @@ def best_packing(dim: int, n: int, *, restarts: int = 8, steps: int = 1500, seed
     Returns:
         The best :class:`Packing` over the restarts.
     """
-    dim = _check_int(dim, "dim", 2)
-    n = _check_int(n, "n", 2)
-    restarts = _check_int(restarts, "restarts", 1)
-    steps = _check_int(steps, "steps", 1)
-    seed = _check_int(seed, "seed", 0)
+    dim = check_int(dim, "dim", min=2)
+    n = check_int(n, "n", min=2)
+    restarts = check_int(restarts, "restarts", min=1)
+    steps = check_int(steps, "steps", min=1)
+    seed = check_int(seed, "seed", min=0)
 
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(restarts, n, dim, generator=gen, dtype=torch.float64)
@@ -157,12 +151,12 @@ def margin_table(dim: int, instances: list[int], *, restarts: int = 8, steps: in
         else None), ``max_cosine``, ``min_angle_deg``, ``alpha_zero_loss`` (from the packing) and
         ``antipodal_rule`` (True when ``n <= 2 dim``: ``alpha = 0.5`` admits zero loss).
     """
-    dim = _check_int(dim, "dim", 2)
+    dim = check_int(dim, "dim", min=2)
     if isinstance(instances, (str, bytes)) or not hasattr(instances, "__iter__"):
-        raise TypeError(f"instances must be a list of ints, got {type(instances).__name__}")
+        raise WrongTypeError(f"instances must be a list of ints, got {type(instances).__name__}")
     rows = []
-    for n in instances:
-        n = _check_int(n, "instances[...]", 2)
+    for i, n in enumerate(instances):
+        n = check_int(n, f"instances[{i}]", min=2)
         p = best_packing(dim, n, restarts=restarts, steps=steps, seed=seed)
         rows.append({
             "n": n,

@@ -27,8 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import (
+    ShapeError,
+    WrongTypeError,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_float,
+    check_positive_int,
+    check_tensor,
+)
 from ..nn.mean_shift import RecurrentMeanShift
-from ..ops._checks import check_finite, check_tensor
 
 __all__ = ["PixelEmbeddingLoss", "instance_weights", "pairwise_embedding_loss", "sample_pixels"]
 
@@ -37,26 +46,11 @@ _NORMALIZE = ("instances", "paper")
 
 def _check_labels(labels, name: str, ndim: int) -> None:
     if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
+        raise WrongTypeError(f"{name} must be a torch.Tensor, got {type(labels).__name__}")
     if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name} must have an integer dtype, got {labels.dtype}")
+        raise WrongTypeError(f"{name} must have an integer dtype, got {labels.dtype}")
     if labels.dim() != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(labels.shape)}")
-
-
-def _check_int(value, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_alpha(alpha) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
-        raise ValueError(f"alpha must be a number in [0, 1), got {alpha!r}")
-
-
-def _check_normalize(normalize) -> None:
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
+        raise ShapeError(f"{name} must be {ndim}-D, got shape {tuple(labels.shape)}")
 
 
 def _check_some_labelled(valid: torch.Tensor, ignore_index: int) -> None:
@@ -112,8 +106,8 @@ def pairwise_embedding_loss(x: torch.Tensor, labels: torch.Tensor, alpha: float 
     if labels.shape != (x.shape[0], x.shape[2]):
         raise ValueError(f"labels must have shape (B, N) = {(x.shape[0], x.shape[2])} to match x "
                          f"{tuple(x.shape)}, got {tuple(labels.shape)}")
-    _check_alpha(alpha)
-    _check_normalize(normalize)
+    check_float(alpha, "alpha", low=0, high=1, high_open=True)
+    check_choice(normalize, "normalize", _NORMALIZE)
     check_finite(x, "x")
     valid = labels != ignore_index
     _check_some_labelled(valid, ignore_index)
@@ -164,7 +158,7 @@ def sample_pixels(embedding: torch.Tensor, labels: torch.Tensor, max_pixels: int
         [(4, 10), (4, 10)]
     """
     _check_embedding_labels(embedding, labels, ignore_index)
-    _check_int(max_pixels, "max_pixels", 1)
+    check_positive_int(max_pixels, "max_pixels")
     flat_x, flat_y = embedding.flatten(2), labels.flatten(1)
     samples = []
     for b in range(embedding.shape[0]):
@@ -209,19 +203,14 @@ class PixelEmbeddingLoss(nn.Module):
                  normalize: str = "instances", mean_shift: RecurrentMeanShift | None = None,
                  loss_at_every_iteration: bool = True):
         super().__init__()
-        _check_alpha(alpha)
-        _check_int(max_pixels, "max_pixels", 1)
-        _check_normalize(normalize)
+        self.alpha = check_float(alpha, "alpha", low=0, high=1, high_open=True)
+        self.max_pixels = check_positive_int(max_pixels, "max_pixels")
+        self.normalize = check_choice(normalize, "normalize", _NORMALIZE)
         if mean_shift is not None and not isinstance(mean_shift, RecurrentMeanShift):
-            raise TypeError(f"mean_shift must be a RecurrentMeanShift or None, got {type(mean_shift).__name__}")
-        if not isinstance(loss_at_every_iteration, bool):
-            raise TypeError(f"loss_at_every_iteration must be a bool, got {loss_at_every_iteration!r}")
-        self.alpha = float(alpha)
-        self.max_pixels = max_pixels
+            raise WrongTypeError(f"mean_shift must be a RecurrentMeanShift or None, got {type(mean_shift).__name__}")
+        self.loss_at_every_iteration = check_bool(loss_at_every_iteration, "loss_at_every_iteration")
         self.ignore_index = ignore_index
-        self.normalize = normalize
         self.mean_shift = mean_shift
-        self.loss_at_every_iteration = loss_at_every_iteration
 
     def _losses(self, embedding, labels, generator, last_only: bool) -> list[torch.Tensor]:
         samples = sample_pixels(embedding, labels, self.max_pixels, self.ignore_index, generator)

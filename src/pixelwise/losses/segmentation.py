@@ -16,6 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_float, check_int, check_positive_int
+
 __all__ = ["class_weights", "downsample_labels", "label_frequencies", "multi_layer_cross_entropy"]
 
 
@@ -35,8 +37,7 @@ def label_frequencies(labels_or_counts: Iterable, num_classes: int) -> np.ndarra
         >>> label_frequencies([np.array([0, 1, 1]), np.array([[2, 1]])], 3).tolist()
         [0.2, 0.6, 0.2]
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    num_classes = check_positive_int(num_classes, "num_classes")
     if isinstance(labels_or_counts, (np.ndarray, torch.Tensor)):
         labels_or_counts = [labels_or_counts]
     counts = np.zeros(num_classes, dtype=np.float64)
@@ -95,14 +96,11 @@ def class_weights(frequencies, eps: float = 1e-3, ignore_index: int | None = 0) 
         raise ValueError(f"frequencies: expected a non-empty 1-D sequence, got shape {tuple(f.shape)}")
     if not bool(torch.isfinite(f).all()) or bool((f < 0).any()):
         raise ValueError("frequencies: values must be finite and non-negative")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (eps > 0 and np.isfinite(eps)):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    eps = check_float(eps, "eps", low=0, low_open=True)
     n = f.numel()
     include = torch.ones(n, dtype=torch.bool)
     if ignore_index is not None:
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int) or not 0 <= ignore_index < n:
-            raise ValueError(f"ignore_index must be None or an int in [0, {n}), got {ignore_index!r}")
-        include[ignore_index] = False
+        include[check_int(ignore_index, "ignore_index", min=0, max=n - 1)] = False
     if not bool(include.any()) or float(f[include].sum()) <= 0:
         raise ValueError("frequencies: all zero over the non-ignored classes")
     f = f / f.sum()
@@ -133,8 +131,7 @@ def downsample_labels(labels: torch.Tensor, factor: int) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor) or labels.dim() != 3:
         raise ValueError(f"labels: expected a (B, H, W) tensor, got "
                          f"{tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__}")
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    factor = check_positive_int(factor, "factor")
     if labels.shape[-1] % factor:
         raise ValueError(f"factor: {factor} does not divide the label width {labels.shape[-1]}")
     return labels if factor == 1 else labels[..., ::factor]

@@ -37,6 +37,7 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from scipy.spatial import cKDTree
 from skimage.morphology import thin as skimage_thin
 
+from ..checks import check_bool, check_float, check_floats, check_positive_int
 from .instances import _as_masks, _to_numpy
 
 __all__ = ["BoundaryPR", "boundaries_from_segmentation", "match_boundaries"]
@@ -45,13 +46,6 @@ __all__ = ["BoundaryPR", "boundaries_from_segmentation", "match_boundaries"]
 def _as_boundary_map(x, name: str) -> np.ndarray:
     """``(H, W)`` bool map; 0/1 integer or float maps are accepted and converted."""
     return _as_masks(x, name, 2, "(H, W)")
-
-
-def _check_max_dist(max_dist) -> float:
-    if isinstance(max_dist, bool) or not isinstance(max_dist, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(max_dist) or max_dist < 0:
-        raise ValueError(f"max_dist: expected a finite number >= 0 (fraction of the diagonal), got {max_dist!r}")
-    return float(max_dist)
 
 
 class _Annotation:
@@ -126,7 +120,7 @@ def match_boundaries(pred, gt, max_dist: float = 0.0075) -> tuple[np.ndarray, np
     g = _as_boundary_map(gt, "gt")
     if p.shape != g.shape:
         raise ValueError(f"pred and gt: shapes differ, {p.shape} vs {g.shape}")
-    radius = _check_max_dist(max_dist) * float(np.hypot(*p.shape))
+    radius = check_float(max_dist, "max_dist", low=0) * float(np.hypot(*p.shape))
     annotation = _Annotation(g, radius)
     pred_xy = np.argwhere(p)
     pm, gm = annotation.match(pred_xy)
@@ -199,19 +193,13 @@ class BoundaryPR:
 
     def __init__(self, thresholds: int | Sequence[float] = 99, max_dist: float = 0.0075, thin: bool = True):
         if isinstance(thresholds, (int, np.integer)) and not isinstance(thresholds, bool):
-            if thresholds < 1:
-                raise ValueError(f"thresholds: expected a positive number of thresholds, got {thresholds}")
-            n = int(thresholds)
+            n = check_positive_int(thresholds, "thresholds")
             thr = np.linspace(1 / (n + 1), 1 - 1 / (n + 1), n)
         else:
-            thr = np.sort(np.asarray(thresholds, dtype=np.float64).reshape(-1))
-            if thr.size == 0 or not np.all((thr >= 0) & (thr <= 1)):
-                raise ValueError(f"thresholds: expected an int or a non-empty sequence in [0, 1], got {thresholds!r}")
-        if not isinstance(thin, bool):
-            raise TypeError(f"thin must be a bool, got {type(thin).__name__}")
+            thr = np.sort(np.array(check_floats(thresholds, "thresholds", low=0, high=1), dtype=np.float64))
         self.thresholds = thr
-        self.max_dist = _check_max_dist(max_dist)
-        self.thin = thin
+        self.max_dist = check_float(max_dist, "max_dist", low=0)
+        self.thin = check_bool(thin, "thin")
         self._counts: list[np.ndarray] = []  # per image, (4, T): cntR, sumR, cntP, sumP
 
     def _check_inputs(self, prob, gts) -> tuple[np.ndarray, list[np.ndarray]]:

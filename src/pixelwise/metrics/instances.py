@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..checks import WrongTypeError, check_floats, check_int, check_positive_int
+
 __all__ = ["IOU_THRESHOLDS", "InstanceAP", "ProposalRecall", "mask_iou", "voc_ap"]
 
 # Rounded because np.arange accumulates error (0.7000000000000002), which would reject an IoU of
@@ -38,7 +40,7 @@ def _to_numpy(x, name: str) -> np.ndarray:
         return x.detach().cpu().numpy()
     if isinstance(x, np.ndarray):
         return x
-    raise TypeError(f"{name} must be a numpy array or a torch.Tensor, got {type(x).__name__}")
+    raise WrongTypeError(f"{name} must be a numpy array or a torch.Tensor, got {type(x).__name__}")
 
 
 def _as_masks(x, name: str, ndim: int, layout: str) -> np.ndarray:
@@ -126,12 +128,6 @@ def _gt_nonempty(gt: np.ndarray, ign: np.ndarray | None) -> np.ndarray:
     return np.count_nonzero(_pixel_rows(gt, keep), axis=1) > 0
 
 
-def _check_k(k, name: str, max_k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= max_k:
-        raise ValueError(f"{name}: expected ints in [1, max_k={max_k}], got {k!r}")
-    return int(k)
-
-
 class ProposalRecall:
     """Recall of ground-truth instances by ranked object proposals, accumulated over images.
 
@@ -154,9 +150,7 @@ class ProposalRecall:
     """
 
     def __init__(self, max_k: int = 100):
-        if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
-            raise ValueError(f"max_k: expected a positive int, got {max_k!r}")
-        self.max_k = int(max_k)
+        self.max_k = check_positive_int(max_k, "max_k")
         self._best: list[np.ndarray] = []
         self._num_proposals: list[int] = []
 
@@ -208,10 +202,8 @@ class ProposalRecall:
         """
         best = self._table()
         ks = np.arange(1, self.max_k + 1) if k_values is None else np.array(
-            [_check_k(k, "k_values", self.max_k) for k in k_values], dtype=np.int64)
-        thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-        if thr.size == 0 or not np.all((thr >= 0) & (thr <= 1)):
-            raise ValueError(f"thresholds: expected a non-empty sequence in [0, 1], got {thresholds!r}")
+            [check_int(k, f"k_values (max_k={self.max_k})", min=1, max=self.max_k) for k in k_values], dtype=np.int64)
+        thr = np.array(check_floats(thresholds, "thresholds", low=0, high=1), dtype=np.float64)
         at_k = best[:, ks - 1]  # (G, K)
         recall = (at_k[:, :, None] >= thr[None, None, :]).mean(axis=0)  # (K, T)
         return {"k": ks, "recall50": (at_k >= 0.5).mean(axis=0), "ar": recall.mean(axis=1),
@@ -276,10 +268,8 @@ class InstanceAP:
     """
 
     def __init__(self, thresholds: Sequence[float] = (0.5,)):
-        thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-        if thr.size == 0 or not np.all((thr > 0) & (thr <= 1)):
-            raise ValueError(f"thresholds: expected a non-empty sequence in (0, 1], got {thresholds!r}")
-        self.thresholds = thr
+        self.thresholds = np.array(check_floats(thresholds, "thresholds", low=0, high=1, low_open=True),
+                                   dtype=np.float64)
         self._npos: dict[int, int] = {}
         self._scores: dict[int, list[np.ndarray]] = {}
         self._tp: dict[int, list[np.ndarray]] = {}

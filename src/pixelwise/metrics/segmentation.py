@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from scipy.ndimage import distance_transform_edt
+
+from ..checks import WrongTypeError, check_int, check_positive_int
 
 __all__ = ["ConfusionAccumulator", "SegmentationScores", "boundary_band", "confusion_matrix", "segmentation_scores"]
 
@@ -41,13 +44,7 @@ def _as_int_tensor(x, name: str) -> torch.Tensor:
         if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
             raise ValueError(f"{name}: expected an integer tensor, got dtype {x.dtype}")
         return x.long()
-    raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}")
-
-
-def _check_num_classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    return int(num_classes)
+    raise WrongTypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(x).__name__}")
 
 
 def confusion_matrix(pred, target, num_classes: int) -> torch.Tensor:
@@ -67,7 +64,7 @@ def confusion_matrix(pred, target, num_classes: int) -> torch.Tensor:
         tensor([[1, 1],
                 [0, 1]])
     """
-    n = _check_num_classes(num_classes)
+    n = check_positive_int(num_classes, "num_classes")
     p = _as_int_tensor(pred, "pred")
     t = _as_int_tensor(target, "target")
     if p.shape != t.shape:
@@ -131,12 +128,7 @@ class SegmentationScores:
 
 
 def _check_ignore(ignore: Iterable[int], n: int) -> tuple[int, ...]:
-    out = []
-    for c in ignore:
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < n:
-            raise ValueError(f"ignore: class ids must be ints in [0, {n}), got {c!r}")
-        out.append(int(c))
-    out = tuple(sorted(set(out)))
+    out = tuple(sorted({check_int(c, "ignore", min=0, max=n - 1) for c in ignore}))
     if len(out) == n:
         raise ValueError(f"ignore: every one of the {n} classes is ignored; nothing to score")
     return out
@@ -218,7 +210,7 @@ class ConfusionAccumulator:
     """
 
     def __init__(self, num_classes: int, ignore: Iterable[int] = (0,), device: torch.device | str | None = None):
-        self.num_classes = _check_num_classes(num_classes)
+        self.num_classes = check_positive_int(num_classes, "num_classes")
         self.ignore = _check_ignore(ignore, self.num_classes)
         self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long,
                                   device=torch.device(device) if device is not None else None)
@@ -240,8 +232,6 @@ class ConfusionAccumulator:
         Every rank must call it. With the NCCL backend the matrix must be on the rank's CUDA
         device (pass ``device=`` at construction).
         """
-        import torch.distributed as dist
-
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(self.matrix, op=dist.ReduceOp.SUM, group=group)
 
@@ -304,14 +294,13 @@ def boundary_band(label, width: int, ignore_index: int | None = 255):
                [0, 1, 1, 1],
                [0, 0, 1, 1]])
     """
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 0:
-        raise ValueError(f"width: expected an int >= 0, got {width!r}")
-    if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))):
-        raise ValueError(f"ignore_index: expected an int or None, got {ignore_index!r}")
+    width = check_int(width, "width", min=0)
+    if ignore_index is not None:
+        ignore_index = check_int(ignore_index, "ignore_index")
     tensor = isinstance(label, torch.Tensor)
     arr = _as_int_tensor(label, "label").detach().cpu().numpy()
     if arr.ndim not in (2, 3):
         raise ValueError(f"label: expected an (H, W) or (B, H, W) array, got shape {tuple(arr.shape)}")
-    band = np.stack([_band_2d(a, int(width), ignore_index) for a in arr.reshape((-1,) + arr.shape[-2:])])
+    band = np.stack([_band_2d(a, width, ignore_index) for a in arr.reshape((-1,) + arr.shape[-2:])])
     band = band.reshape(arr.shape)
     return torch.from_numpy(band).to(label.device) if tensor else band

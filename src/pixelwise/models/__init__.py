@@ -1,5 +1,10 @@
-"""Whole networks, registered by name: ``create_model("pac_upsampler", factor=8)``."""
+"""Whole networks, registered by name: ``create_model("pac_upsampler", factor=8)``.
 
-from .registry import count_parameters, create_model, list_models, register_model
+Importing this package imports every model module, whose ``@register_model`` decorators fill the
+registry (the registry itself imports none of them, as in timm).
+"""
 
-__all__ = ["count_parameters", "create_model", "list_models", "register_model"]
+from . import classical_upsampling, djf, pac_upsampler, pixel_embedding, segmentation, squeezeseg  # noqa: F401
+from .registry import count_parameters, create_model, list_models, model_task, register_model, suggest
+
+__all__ = ["count_parameters", "create_model", "list_models", "model_task", "register_model", "suggest"]

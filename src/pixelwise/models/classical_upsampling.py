@@ -41,16 +41,16 @@ class JointBilateralUpsampler(GuidedUpsampler):
         return joint_bilateral_upsample(x, guide, self.kernel_size, float(self.sigma_space), float(self.sigma_color))
 
 
-@register_model("bicubic")
+@register_model("bicubic", task="upsample")
 def bicubic(factor: int = 8, kind: str = "depth") -> InterpolationUpsampler:
     return InterpolationUpsampler(factor, kind, "bicubic")
 
 
-@register_model("bilinear")
+@register_model("bilinear", task="upsample")
 def bilinear(factor: int = 8, kind: str = "depth") -> InterpolationUpsampler:
     return InterpolationUpsampler(factor, kind, "bilinear")
 
 
-@register_model("jbu")
+@register_model("jbu", task="upsample")
 def jbu(factor: int = 8, kind: str = "depth", **kwargs) -> JointBilateralUpsampler:
     return JointBilateralUpsampler(factor, kind, **kwargs)

@@ -9,26 +9,20 @@ padding) so the output is full resolution; like DJF+ it predicts a residual over
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 
+from ..nn.blocks import conv_stack
 from .registry import register_model
 from .upsampling_base import GUIDE_MEAN, GUIDE_STD, GuidedUpsampler, zero_init
 
-
-def _djf_branch(in_ch: int, out_ch: int, widths: tuple[int, int]) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_ch, widths[0], 9, padding=4), nn.ReLU(inplace=True),
-        nn.Conv2d(widths[0], widths[1], 1), nn.ReLU(inplace=True),
-        nn.Conv2d(widths[1], out_ch, 5, padding=2),
-    )
+BRANCH_KERNELS = (9, 1, 5)  # every branch: 9x9, 1x1, 5x5 convolutions, ReLU between them
 
 
 class DeepJointFilter(GuidedUpsampler):
     def __init__(self, factor: int = 8, kind: str = "depth", *, normalize: bool = True, residual: bool = True):
         super().__init__(factor, kind, normalize=normalize, residual=residual)
-        self.target_branch = _djf_branch(self.channels, 1, (96, 48))
-        self.guide_branch = _djf_branch(3, 1, (96, 48))
-        self.fusion = _djf_branch(2, self.channels, (64, 32))
+        self.target_branch = conv_stack(self.channels, [96, 48, 1], BRANCH_KERNELS, act_last=False)
+        self.guide_branch = conv_stack(3, [96, 48, 1], BRANCH_KERNELS, act_last=False)
+        self.fusion = conv_stack(2, [64, 32, self.channels], BRANCH_KERNELS, act_last=False)
         if residual:
             zero_init(self.fusion[-1])
 
@@ -40,6 +34,6 @@ class DeepJointFilter(GuidedUpsampler):
         return self.fusion(torch.cat([t, g], dim=1))
 
 
-@register_model("djf")
+@register_model("djf", task="upsample")
 def djf(factor: int = 8, kind: str = "depth", **kwargs) -> DeepJointFilter:
     return DeepJointFilter(factor, kind, **kwargs)

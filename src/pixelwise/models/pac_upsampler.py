@@ -27,9 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..nn import PacConvTranspose2d
+from ..nn.blocks import conv_stack
 from .registry import register_model
-from .upsampling_base import GUIDE_MEAN, GUIDE_STD, KINDS, GuidedUpsampler, conv5, conv_stack, zero_init
+from .upsampling_base import GUIDE_MEAN, GUIDE_STD, KINDS, GuidedUpsampler, zero_init
 
+KERNEL_SIZE = 5  # every convolution and PAC^T (Sec. 4)
 # Table 5 of Su et al. 2019: encoder, guidance and decoder widths (P = PAC^T, C = conv).
 ARCHITECTURES = {
     ("standard", 4): dict(encoder=[32, 32, 32], guidance=[32, 32, 32], pac=[32, 32], conv=32),
@@ -69,15 +71,16 @@ class PacJointUpsampler(GuidedUpsampler):
         if arch["guidance"][-1] % n_pac:
             raise AssertionError("guidance width must split evenly over the PAC^T layers")
         self.slice_channels = arch["guidance"][-1] // n_pac
-        self.encoder = conv_stack(channels, arch["encoder"])
-        self.guidance = conv_stack(3, arch["guidance"], relu_last=False)
+        self.encoder = conv_stack(channels, arch["encoder"], KERNEL_SIZE)
+        self.guidance = conv_stack(3, arch["guidance"], KERNEL_SIZE, act_last=False)
         in_ch = arch["encoder"][-1]
         ups = []
         for width in arch["pac"]:
-            ups.append(PacConvTranspose2d(in_ch, width, 5, stride=2, padding=2, output_padding=1))
+            ups.append(PacConvTranspose2d(in_ch, width, KERNEL_SIZE, stride=2, padding=KERNEL_SIZE // 2,
+                                          output_padding=1))
             in_ch = width
         self.upconvs = nn.ModuleList(ups)
-        self.head = nn.Sequential(conv5(in_ch, arch["conv"]), nn.ReLU(inplace=True), conv5(arch["conv"], channels))
+        self.head = conv_stack(in_ch, [arch["conv"], channels], KERNEL_SIZE, act_last=False)
         if residual:
             zero_init(self.head[-1])
         if guide_init_sigma is not None:
@@ -129,11 +132,11 @@ class PacJointUpsampler(GuidedUpsampler):
         return out
 
 
-@register_model("pac_upsampler")
+@register_model("pac_upsampler", task="upsample")
 def pac_upsampler(factor: int = 8, kind: str = "depth", **kwargs) -> PacJointUpsampler:
     return PacJointUpsampler(factor, kind, "standard", **kwargs)
 
 
-@register_model("pac_upsampler_lite")
+@register_model("pac_upsampler_lite", task="upsample")
 def pac_upsampler_lite(factor: int = 8, kind: str = "depth", **kwargs) -> PacJointUpsampler:
     return PacJointUpsampler(factor, kind, "lite", **kwargs)

@@ -2,15 +2,17 @@
 
 Registered as ``embedding_drn``: ``create_model("embedding_drn", embedding_dim=64, num_classes=6)``.
 
-Layout (the paper's ResNet with its last two poolings replaced by atrous convs, scaled down)
+Layout (the paper's ResNet with its last two poolings replaced by atrous convs, scaled down; built
+by :func:`pixelwise.nn.blocks.dilated_resnet`, shared with :mod:`pixelwise.models.segmentation`)
     * Stem: 3x3 conv stride 2 + BN + ReLU, then a 3x3 conv (``stem`` channels) -- 1/2.
     * Four stages of basic residual blocks (two 3x3 convs, BN, identity or 1x1 projection
       shortcut) with ``(64, 128, 256, 256) * width`` channels and ``blocks`` blocks each. Stages
       1 and 2 open with stride 2 (1/4, 1/8); stages 3 and 4 keep 1/8 and use dilation 2 and 4
       instead of further strides, so the receptive field keeps growing without losing
       resolution.
-    * Embedding head: 3x3 conv + BN + ReLU, 1x1 conv to ``embedding_dim``, L2 normalisation onto
-      the unit sphere (the paper's normalisation layer before the cosine similarity).
+    * Embedding head: 3x3 conv + BN + ReLU (:func:`~pixelwise.nn.blocks.conv_norm_act`), 1x1 conv
+      to ``embedding_dim``, L2 normalisation onto the unit sphere (the paper's normalisation
+      layer before the cosine similarity).
     * Optional semantic head (``num_classes > 0``): 3x3 conv + BN + ReLU + 1x1 conv to logits,
       trained with cross-entropy beside the embedding loss (Sec. 5.4); its map labels the
       extracted instances by majority vote.
@@ -32,52 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.blocks import conv_norm_act, dilated_resnet
 from .registry import register_model
 
-STAGE_CHANNELS = (64, 128, 256, 256)
-STAGE_STRIDES = (2, 2, 1, 1)
-STAGE_DILATIONS = (1, 1, 2, 4)
 OUTPUT_STRIDE = 8
-
-
-def _conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, dilation, dilation, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
-
-
-class BasicBlock(nn.Module):
-    """ResNet basic block with a dilation; a 1x1 projection when the shape changes."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1, dilation: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, dilation, dilation, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, dilation, dilation, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = self.bn2(self.conv2(out))
-        skip = x if self.shortcut is None else self.shortcut(x)
-        return F.relu(out + skip, inplace=True)
-
-
-def dilated_resnet(in_channels: int, width: float, blocks: int, stem: int = 32):
-    """``(stem, stages, out_channels, head_channels)`` of the dilated ResNet described above
-    (shared with the segmentation FCN, :mod:`pixelwise.models.segmentation`)."""
-    ch = [max(8, round(c * width)) for c in STAGE_CHANNELS]
-    stem = max(8, round(stem * width))
-    stem_layers = nn.Sequential(_conv_bn_relu(in_channels, stem, stride=2), _conv_bn_relu(stem, stem))
-    stages, cin = [], stem
-    for cout, stride, dilation in zip(ch, STAGE_STRIDES, STAGE_DILATIONS):
-        layers = [BasicBlock(cin, cout, stride, dilation)]
-        layers += [BasicBlock(cout, cout, 1, dilation) for _ in range(blocks - 1)]
-        stages.append(nn.Sequential(*layers))
-        cin = cout
-    return stem_layers, nn.Sequential(*stages), cin, ch[1]
 
 
 class PixelEmbeddingNet(nn.Module):
@@ -94,11 +54,12 @@ class PixelEmbeddingNet(nn.Module):
         if not width > 0:
             raise ValueError(f"width must be > 0, got {width}")
         self.embedding_dim, self.num_classes = embedding_dim, num_classes
-        self.stem, self.stages, cin, head = dilated_resnet(in_channels, width, blocks, stem)
-        self.embedding_head = nn.Sequential(_conv_bn_relu(cin, head), nn.Conv2d(head, embedding_dim, 1))
+        self.stem, self.stages, channels = dilated_resnet(in_channels, width, blocks, stem)
+        cin, head = channels[-1], channels[1]
+        self.embedding_head = nn.Sequential(conv_norm_act(cin, head, 3), nn.Conv2d(head, embedding_dim, 1))
         self.semantic_head = None
         if num_classes:
-            self.semantic_head = nn.Sequential(_conv_bn_relu(cin, head), nn.Conv2d(head, num_classes, 1))
+            self.semantic_head = nn.Sequential(conv_norm_act(cin, head, 3), nn.Conv2d(head, num_classes, 1))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() != 4:
@@ -110,6 +71,6 @@ class PixelEmbeddingNet(nn.Module):
         return out
 
 
-@register_model("embedding_drn")
+@register_model("embedding_drn", task="instances")
 def embedding_drn(**kwargs) -> PixelEmbeddingNet:
     return PixelEmbeddingNet(**kwargs)

@@ -2,8 +2,9 @@
 
 Registered as ``seg_fcn``: ``create_model("seg_fcn", num_classes=8, crf={"kernels": [[5, 32]]})``.
 
-* Backbone: the dilated ResNet of :mod:`pixelwise.models.pixel_embedding` (stem at 1/2, four
-  stages of basic blocks, output stride 8 with dilation 2 and 4 in the last two stages).
+* Backbone: the dilated ResNet of :mod:`pixelwise.models.pixel_embedding`
+  (:func:`pixelwise.nn.blocks.dilated_resnet`: stem at 1/2, four stages of basic blocks, output
+  stride 8 with dilation 2 and 4 in the last two stages).
 * Classifier: 3x3 conv + BN + ReLU + 1x1 conv to ``num_classes`` logits at 1/8, upsampled
   bilinearly to the input size -- the unaries. Coarse logits blur object boundaries, which is
   what a CRF on the full-resolution image can repair.
@@ -16,8 +17,8 @@ Registered as ``seg_fcn``: ``create_model("seg_fcn", num_classes=8, crf={"kernel
   by the input RGB.
 
 ``forward(image)`` with ``image (B, 3, H, W)`` in [0, 1] returns ``{"logits": (B, L, H, W)}`` and,
-with a CRF, ``"log_q"``: the CRF's log marginals. :meth:`SegmentationNet.freeze_backbone` trains the
-CRF alone (the paper's first stage): backbone parameters frozen, its BatchNorm in eval mode.
+with a CRF, ``"log_q"``: the CRF's log marginals. To train the CRF alone (the paper's first
+stage), freeze ``backbone`` and ``classifier`` (the engine's ``Stage(frozen=...)`` does).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import PacCRF, PacCRFLoose, PairwiseKernel, convert_to_pac
-from .pixel_embedding import _conv_bn_relu, dilated_resnet
+from ..nn.blocks import conv_norm_act, dilated_resnet
 from .registry import register_model
 
 DEFAULT_HOT_SWAP_GUIDE = "backbone.stem"
@@ -39,11 +40,13 @@ def default_hot_swap_layers(blocks: int) -> list[str]:
 
 
 class DilatedBackbone(nn.Module):
-    """Dilated residual network at output stride 8 (see :mod:`pixelwise.models.pixel_embedding`)."""
+    """Dilated residual network at output stride 8 (:func:`pixelwise.nn.blocks.dilated_resnet`, the
+    backbone of :mod:`pixelwise.models.pixel_embedding` too)."""
 
     def __init__(self, in_channels: int = 3, width: float = 0.5, blocks: int = 2, stem: int = 32) -> None:
         super().__init__()
-        self.stem, self.stages, self.out_channels, self.head_channels = dilated_resnet(in_channels, width, blocks, stem)
+        self.stem, self.stages, channels = dilated_resnet(in_channels, width, blocks, stem)
+        self.out_channels, self.head_channels = channels[-1], channels[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
@@ -62,7 +65,7 @@ class SegmentationNet(nn.Module):
         self.num_classes, self.in_channels = num_classes, in_channels
         self.backbone = DilatedBackbone(in_channels, width, blocks)
         head = self.backbone.head_channels
-        self.classifier = nn.Sequential(_conv_bn_relu(self.backbone.out_channels, head),
+        self.classifier = nn.Sequential(conv_norm_act(self.backbone.out_channels, head, 3),
                                         nn.Conv2d(head, num_classes, 1))
         self.hot_swap = dict(hot_swap) if hot_swap is not None else None  # {} = the default swap
         if self.hot_swap is not None:
@@ -81,29 +84,10 @@ class SegmentationNet(nn.Module):
             kernels = [PairwiseKernel(int(k), int(d), blur, compat) for k, d in crf.get("kernels", [[5, 32]])]
             cls = PacCRFLoose if crf.get("loose", False) else PacCRF
             self.crf = cls(num_classes, kernels, steps=crf.get("steps", 5), guide_channels=in_channels)
-        self._frozen = False
-
-    def freeze_backbone(self, frozen: bool = True) -> None:
-        """Train the CRF alone: every parameter outside ``crf`` frozen, BatchNorm statistics fixed."""
-        if self.crf is None and frozen:
-            raise ValueError("freeze_backbone: this network has no CRF to train alone")
-        self._frozen = bool(frozen)
-        for name, p in self.named_parameters():
-            if not name.startswith("crf."):
-                p.requires_grad_(not frozen)
-        self.train(self.training)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if self._frozen:
-            self.backbone.eval()
-            self.classifier.eval()
-        return self
 
     def unaries(self, image: torch.Tensor) -> torch.Tensor:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self._frozen):
-            coarse = self.classifier(self.backbone(image))
-            return F.interpolate(coarse, size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False)
+        coarse = self.classifier(self.backbone(image))
+        return F.interpolate(coarse, size=tuple(image.shape[-2:]), mode="bilinear", align_corners=False)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         if not isinstance(image, torch.Tensor) or image.dim() != 4:
@@ -118,6 +102,6 @@ class SegmentationNet(nn.Module):
         return out
 
 
-@register_model("seg_fcn")
+@register_model("seg_fcn", task="segment")
 def seg_fcn(**kwargs) -> SegmentationNet:
     return SegmentationNet(**kwargs)

@@ -40,6 +40,11 @@ Backbone (RangeNet / Darknet with the SqueezeSegV3 changes)
       subclass ``nn.Conv2d``), so a ``plain`` state dict loads into an ``SK``/``ISK`` block with
       ``strict=False`` (only the attention weights are extra). Convs followed by BN have no bias.
 
+Shared layers (:mod:`pixelwise.nn.blocks`)
+    Every conv + BN + LeakyReLU (stem, stage openings, decoder) is a
+    :func:`~pixelwise.nn.blocks.conv_norm_act`; the residual block subclasses
+    :class:`~pixelwise.nn.blocks.BasicBlock`.
+
 Decoder and heads
     Three upsampling blocks 1/8 -> 1/4 -> 1/2 -> 1: ``ConvTranspose2d`` kernel (1, 4), stride
     (1, 2), padding (0, 1) (exactly doubles the width, keeps the height) to the skip's channels,
@@ -69,10 +74,13 @@ Model card (``num_classes=20, in_channels=5``, width 1; pinned in ``tests/test_s
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.blocks import BasicBlock, conv_norm_act, scale_channels
 from ..nn.pac import PacConv2d
 from ..nn.sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 from .registry import register_model
@@ -82,17 +90,13 @@ STAGE_CHANNELS = (64, 128, 256, 256, 256)
 STAGE_BLOCKS = {21: (1, 1, 2, 2, 1), 53: (1, 2, 8, 8, 4)}
 STAGE_STRIDES = ((1, 1), (1, 2), (1, 2), (1, 2), (1, 1))
 NEGATIVE_SLOPE = 0.1
+MIN_CHANNELS = 4
 _SAC = ("S", "IS", "SK", "ISK")
 _PRE_ATTENTION = {"SE": SqueezeExcitation, "CBAM": CBAM, "CAM": CAM}
 
 
 def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
-
-
-def _conv_bn(c_in: int, c_out: int, stride=(1, 1)) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         _lrelu())
 
 
 def _resize_raw(raw: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -105,13 +109,16 @@ def _check_block(block) -> None:
         raise ValueError(f"block must be one of {BLOCK_TYPES}, got {block!r}")
 
 
-class SacResidualBlock(nn.Module):
+class SacResidualBlock(BasicBlock):
     """SqueezeSegV3 residual block: ``LReLU(BN(conv2(LReLU(BN(first(x)))))) + x``.
 
     ``block`` selects ``first`` (see the module docstring): ``"plain"`` 3x3 conv, a SAC variant
     (``"S"``, ``"IS"``, ``"SK"``, ``"ISK"``), ``"PAC"``, or a plain conv preceded by ``"SE"``,
     ``"CBAM"`` or ``"CAM"`` attention on the block input. Called as ``block(x, raw)`` where
     ``raw`` is ``X0`` at any resolution (resized here with nearest-neighbour sampling).
+
+    A :class:`pixelwise.nn.blocks.BasicBlock` (identity shortcut, activation before the add)
+    whose first convolution is the adaptive one.
 
     Example:
         >>> import torch
@@ -122,30 +129,31 @@ class SacResidualBlock(nn.Module):
 
     def __init__(self, channels: int, block: str = "ISK", raw_channels: int = 3, attention_kernel_size: int = 7,
                  reduction: int = 16):
-        super().__init__()
         _check_block(block)
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
+        super().__init__(channels, channels, act=_lrelu, act_after_add=False,
+                         make_conv1=partial(self._build_first, channels, block, raw_channels, attention_kernel_size,
+                                            reduction))
         self.block = block
         self.channels = channels
         self.raw_channels = raw_channels
+
+    def _build_first(self, channels, block, raw_channels, attention_kernel_size, reduction) -> nn.Module:
+        """``conv1`` for ``block``, after registering what it needs (``pre_attention``, ``guide``)
+        ahead of it, where checkpoints have them."""
         self.pre_attention = _PRE_ATTENTION[block](channels, reduction) if block in _PRE_ATTENTION else None
         self.guide = None
         if block in _SAC:
-            self.conv1 = SacConv2d(channels, channels, 3, padding=1, bias=False, variant=block,
-                                   raw_channels=raw_channels, attention_kernel_size=attention_kernel_size)
-        elif block == "PAC":
+            return SacConv2d(channels, channels, 3, padding=1, bias=False, variant=block,
+                             raw_channels=raw_channels, attention_kernel_size=attention_kernel_size)
+        if block == "PAC":
             self.guide = nn.Conv2d(raw_channels, raw_channels, 1)
             with torch.no_grad():
                 self.guide.weight.copy_(torch.eye(raw_channels).view(raw_channels, raw_channels, 1, 1))
                 self.guide.bias.zero_()
-            self.conv1 = PacConv2d(channels, channels, 3, padding=1, bias=False, kernel_type="gaussian")
-        else:
-            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.act = _lrelu()
+            return PacConv2d(channels, channels, 3, padding=1, bias=False, kernel_type="gaussian")
+        return nn.Conv2d(channels, channels, 3, padding=1, bias=False)
 
     def first(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         """The (possibly adaptive) first convolution."""
@@ -158,9 +166,7 @@ class SacResidualBlock(nn.Module):
         return self.conv1(x)
 
     def forward(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-        y = self.act(self.bn1(self.first(x, raw)))
-        y = self.act(self.bn2(self.conv2(y)))
-        return y + x
+        return self.forward_after_conv1(self.first(x, raw), x)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, block={self.block!r}"
@@ -171,7 +177,7 @@ class _Stage(nn.Module):
 
     def __init__(self, c_in, c_out, stride, n_blocks, block, raw_channels, attention_kernel_size, dropout):
         super().__init__()
-        self.down = _conv_bn(c_in, c_out, stride)
+        self.down = conv_norm_act(c_in, c_out, 3, stride, act=_lrelu)
         self.blocks = nn.ModuleList(SacResidualBlock(c_out, block, raw_channels, attention_kernel_size)
                                     for _ in range(n_blocks))
         self.dropout = nn.Dropout2d(dropout)
@@ -190,10 +196,9 @@ class _UpBlock(nn.Module):
 
     def __init__(self, c_in, c_out):
         super().__init__()
-        self.up = nn.Sequential(
-            nn.ConvTranspose2d(c_in, c_out, (1, 4), stride=(1, 2), padding=(0, 1), bias=False),
-            nn.BatchNorm2d(c_out), _lrelu())
-        self.conv = _conv_bn(c_out, c_out)
+        self.up = conv_norm_act(c_in, c_out, (1, 4), stride=(1, 2), padding=(0, 1), act=_lrelu,
+                                conv_layer=nn.ConvTranspose2d)
+        self.conv = conv_norm_act(c_out, c_out, 3, act=_lrelu)
 
     def forward(self, x, skip):
         return self.conv(self.up(x) + skip)
@@ -249,12 +254,12 @@ class SqueezeSegV3(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.num_classes, self.in_channels, self.depth, self.block = num_classes, in_channels, depth, block
         self.width = float(width)
-        ch = [max(4, round(c * width)) for c in STAGE_CHANNELS]
+        ch = [scale_channels(c, width, MIN_CHANNELS) for c in STAGE_CHANNELS]
         self.stage_channels = tuple(ch)
-        stem = max(4, round(stem_channels * width))
+        stem = scale_channels(stem_channels, width, MIN_CHANNELS)
         raw_channels = 3
 
-        self.stem = _conv_bn(in_channels, stem)
+        self.stem = conv_norm_act(in_channels, stem, 3, act=_lrelu)
         c_prev, stages = stem, []
         for c, s, n in zip(ch, STAGE_STRIDES, STAGE_BLOCKS[depth]):
             stages.append(_Stage(c_prev, c, s, n, block, raw_channels, attention_kernel_size, dropout))
@@ -323,5 +328,5 @@ def _fixed_depth(depth: int, other: int):
     return build
 
 
-ssgv3_21 = register_model("ssgv3_21")(_fixed_depth(21, 53))
-ssgv3_53 = register_model("ssgv3_53")(_fixed_depth(53, 21))
+ssgv3_21 = register_model("ssgv3_21", task="lidar")(_fixed_depth(21, 53))
+ssgv3_53 = register_model("ssgv3_53", task="lidar")(_fixed_depth(53, 21))

@@ -102,17 +102,3 @@ class GuidedUpsampler(nn.Module):
 
     def predict(self, x: torch.Tensor, guide: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
-
-
-def conv5(in_ch: int, out_ch: int) -> nn.Conv2d:
-    return nn.Conv2d(in_ch, out_ch, 5, padding=2)
-
-
-def conv_stack(in_ch: int, widths: list[int], *, relu_last: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, width in enumerate(widths):
-        layers.append(conv5(in_ch, width))
-        if relu_last or i < len(widths) - 1:
-            layers.append(nn.ReLU(inplace=True))
-        in_ch = width
-    return nn.Sequential(*layers)

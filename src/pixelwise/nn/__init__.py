@@ -2,6 +2,7 @@
 arithmetic lives in ops."""
 
 from .bilateral import JointBilateralFilter, JointBilateralUpsample
+from .blocks import BasicBlock, conv_norm_act, conv_stack, dilated_resnet
 from .dense_crf import DenseCRF
 from .hot_swap import convert_to_pac
 from .mean_shift import RecurrentMeanShift
@@ -10,6 +11,10 @@ from .pac_crf import PacCRF, PacCRFLoose, PairwiseKernel
 from .sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 
 __all__ = [
+    "BasicBlock",
+    "conv_norm_act",
+    "conv_stack",
+    "dilated_resnet",
     "PacConv2d",
     "PacConvTranspose2d",
     "PacPool2d",

@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ..checks import check_float
 from ..ops import joint_bilateral_filter, joint_bilateral_upsample
-from ..ops._checks import check_positive
 
 
 class _Bandwidths(nn.Module):
@@ -16,14 +16,15 @@ class _Bandwidths(nn.Module):
 
     def __init__(self, sigma_space, sigma_color, learnable):
         super().__init__()
-        check_positive(sigma_space, "sigma_space")
-        check_positive(sigma_color, "sigma_color")
+        # A fixed bandwidth may be inf (no weighting along that axis); a learnable one is a finite log.
+        sigma_space = check_float(sigma_space, "sigma_space", low=0, low_open=True, allow_inf=not learnable)
+        sigma_color = check_float(sigma_color, "sigma_color", low=0, low_open=True, allow_inf=not learnable)
         self.learnable = learnable
         if learnable:
             self.log_sigma_space = nn.Parameter(torch.tensor(math.log(sigma_space)))
             self.log_sigma_color = nn.Parameter(torch.tensor(math.log(sigma_color)))
         else:
-            self._sigmas = (float(sigma_space), float(sigma_color))
+            self._sigmas = (sigma_space, sigma_color)
 
     def sigmas(self):
         if self.learnable:

@@ -22,17 +22,13 @@ What the library computes, checked against its behaviour (and reproduced by ``ba
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..metrics.segmentation import SegmentationScores, confusion_matrix, segmentation_scores
-
-__all__ = ["BACKENDS", "DenseCRF", "DenseCRFParams", "grid_search_dense_crf"]
+__all__ = ["BACKENDS", "DenseCRF", "DenseCRFParams"]
 
 BACKENDS = ("permutohedral", "exact")
 EXACT_MAX_PIXELS = 4096  # the exact backend keeps N x N kernels in float64: an oracle, not a product path
@@ -45,7 +41,8 @@ class DenseCRFParams:
     The defaults are DeepLab's PASCAL VOC setting (Chen et al., DeepLab-CRF-LargeFOV): ``w2 = 3`` and
     ``theta_gamma = 3`` are Kraehenbuehl & Koltun's defaults, ``w1, theta_alpha, theta_beta`` came
     from a grid search on VOC validation. They depend on the data and the unaries: re-tune them
-    with :func:`grid_search_dense_crf`, as the PAC-CRF paper did for its Full-CRF baseline.
+    on validation images (:func:`pixelwise.tasks.segment.dense_search.grid_search_dense_crf`), as
+    the PAC-CRF paper did for its Full-CRF baseline.
 
     Attributes:
         steps: mean-field iterations (0 returns ``softmax(unary)``).
@@ -184,66 +181,3 @@ def _normalised_gaussian(features: torch.Tensor) -> torch.Tensor:
     k = torch.exp(-0.5 * torch.cdist(features, features).square())
     inv_sqrt_norm = k.sum(1).rsqrt()
     return k * inv_sqrt_norm[:, None] * inv_sqrt_norm[None, :]
-
-
-def grid_search_dense_crf(unaries: Sequence[torch.Tensor], images: Sequence[torch.Tensor],
-                          labels: Sequence[torch.Tensor], grid: Mapping[str, Sequence],
-                          base: DenseCRFParams = DenseCRFParams(), ignore_index: int = 255,
-                          score: Callable[[SegmentationScores], float] | None = None,
-                          ) -> tuple[DenseCRFParams, list[dict]]:
-    """Tune the CRF on validation images, as the Full-CRF baselines of DeepLab and PAC-CRF were.
-
-    Every combination of the values in ``grid`` (keys: :class:`DenseCRFParams` fields; fields not
-    in the grid keep their value in ``base``) runs the permutohedral CRF on every image; one
-    ``[target, pred]`` confusion matrix is accumulated over all images (``ignore_index`` pixels
-    left out) and scored by the mIoU over the classes present in the labels.
-
-    Args:
-        unaries: ``(L, H, W)`` logits per image (the sizes may differ between images).
-        images: ``(3, H, W)`` RGB in [0, 1], same sizes as the unaries.
-        labels: ``(H, W)`` integer labels in ``[0, L)`` or ``ignore_index``.
-        grid: field name -> values to try, e.g. ``{"appearance_xy": [50, 80], "appearance_rgb": [3, 5]}``.
-        base: the values of the fields not searched.
-        ignore_index: label of pixels that do not count.
-        score: what to maximise, from the :class:`SegmentationScores` of one combination
-            (default ``miou_present``).
-
-    Returns:
-        ``(best_params, table)``: ``table`` has one dict per combination -- its parameters plus
-        ``miou`` (over classes present), ``accuracy`` (pixel accuracy) and ``score`` -- best first
-        (ties keep the grid order).
-    """
-    names = {f.name for f in fields(DenseCRFParams)}
-    for key, values in grid.items():
-        if key not in names:
-            raise ValueError(f"grid: unknown key {key!r}; DenseCRFParams fields are {', '.join(sorted(names))}")
-        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-            raise ValueError(f"grid[{key!r}]: expected a non-empty sequence of values, got {values!r}")
-    if not isinstance(base, DenseCRFParams):
-        raise TypeError(f"base: expected DenseCRFParams, got {type(base).__name__}")
-    if not len(unaries) == len(images) == len(labels) or not unaries:
-        raise ValueError(f"unaries, images, labels: expected equally many (at least one), got "
-                         f"{len(unaries)}, {len(images)}, {len(labels)}")
-    num_classes = unaries[0].shape[0]
-    for i, (u, im, lab) in enumerate(zip(unaries, images, labels)):
-        if u.dim() != 3 or u.shape[0] != num_classes or lab.shape != u.shape[1:]:
-            raise ValueError(f"item {i}: expected unary ({num_classes}, H, W) and labels (H, W), got "
-                             f"{tuple(u.shape)} and {tuple(lab.shape)}")
-    if not any(bool((lab != ignore_index).any()) for lab in labels):
-        raise ValueError(f"labels: every pixel is ignore_index={ignore_index}; nothing to score")
-    score = score or (lambda s: s.miou_present)
-
-    table = []
-    for combo in itertools.product(*grid.values()):
-        params = replace(base, **dict(zip(grid.keys(), combo)))
-        crf = DenseCRF(params, output="prob")
-        confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
-        for u, im, lab in zip(unaries, images, labels):
-            pred = crf(u[None], im[None])[0].argmax(0).cpu()
-            keep = lab.cpu() != ignore_index
-            confusion += confusion_matrix(pred[keep], lab.cpu()[keep], num_classes)
-        s = segmentation_scores(confusion, ignore=())
-        table.append({**asdict(params), "miou": s.miou_present, "accuracy": s.accuracy, "score": float(score(s))})
-    table.sort(key=lambda row: -row["score"])
-    best = DenseCRFParams(**{k: table[0][k] for k in names})
-    return best, table

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_float
 from .pac import PacConv2d
 
 __all__ = ["GuideRecorder", "HotSwappedPac", "convert_to_pac"]
@@ -122,8 +123,7 @@ def convert_to_pac(model: nn.Module, layers: Sequence[str], guide: str, scale: f
         layers = [layers]
     if not layers:
         raise ValueError("layers: name at least one nn.Conv2d layer to convert")
-    if not scale > 0:
-        raise ValueError(f"scale: must be > 0, got {scale!r}")
+    scale = check_float(scale, "scale", low=0, low_open=True)
     guide_module = _resolve(model, guide, "guide")
     for name in layers:
         conv = _resolve(model, name, "layers")

@@ -5,14 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops._checks import check_tensor
-from ..ops.mean_shift import (
-    _check_eta,
-    _check_iterations,
-    _check_positive_number,
-    kappa_from_margin,
-    recurrent_mean_shift,
-)
+from ..checks import check_float, check_int, check_tensor
+from ..ops.mean_shift import kappa_from_margin, recurrent_mean_shift
 
 __all__ = ["RecurrentMeanShift"]
 
@@ -41,12 +35,9 @@ class RecurrentMeanShift(nn.Module):
 
     def __init__(self, kappa: float = 6.0, eta: float = 1.0, iterations: int = 5):
         super().__init__()
-        _check_positive_number(kappa, "kappa")
-        _check_eta(eta)
-        _check_iterations(iterations)
-        self.kappa = float(kappa)
-        self.eta = float(eta)
-        self.iterations = iterations
+        self.kappa = check_float(kappa, "kappa", low=0, low_open=True)
+        self.eta = check_float(eta, "eta", low=0, high=1, low_open=True)
+        self.iterations = check_int(iterations, "iterations", min=0)
 
     @classmethod
     def from_margin(cls, alpha: float = 0.5, iterations: int = 5, eta: float = 1.0,

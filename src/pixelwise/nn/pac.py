@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..checks import check_choice
 from ..ops import pac_conv2d, pac_conv_transpose2d, pac_kernel, pac_pool2d
 from ..ops.pac_kernel import KERNEL_TYPES
 
@@ -20,9 +21,7 @@ class _KernelOptions:
 
     def _init_kernel_options(self, kernel_type, normalize_kernel, channel_wise, inverse_alpha,
                              inverse_lambda, learnable_kernel, device, dtype):
-        if kernel_type not in KERNEL_TYPES:
-            raise ValueError(f"kernel_type must be one of {KERNEL_TYPES}, got {kernel_type!r}")
-        self.kernel_type = kernel_type
+        self.kernel_type = check_choice(kernel_type, "kernel_type", KERNEL_TYPES)
         self.normalize_kernel = bool(normalize_kernel)
         self.channel_wise = bool(channel_wise)
         if kernel_type == "inverse" and learnable_kernel:
@@ -46,11 +45,6 @@ def _resolve_padding(padding, kernel_size, dilation):
     if padding == "same":
         return tuple(d * (k - 1) // 2 for k, d in zip(kernel_size, dilation))
     return padding
-
-
-def _check_zeros(padding_mode):
-    if padding_mode != "zeros":
-        raise ValueError(f"padding_mode must be 'zeros' for PAC layers (masked taps are zero), got {padding_mode!r}")
 
 
 def _check_shared(in_channels, out_channels, groups):
@@ -80,7 +74,7 @@ class PacConv2d(nn.Conv2d, _KernelOptions):
                  bias=True, padding_mode="zeros", device=None, dtype=None, *, kernel_type="gaussian",
                  normalize_kernel=False, channel_wise=False, shared_filters=False, inverse_alpha=0.0,
                  inverse_lambda=-0.5, learnable_kernel=True):
-        _check_zeros(padding_mode)
+        check_choice(padding_mode, "padding_mode", ("zeros",))  # masked taps are zero
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
         self._init_kernel_options(kernel_type, normalize_kernel, channel_wise, inverse_alpha, inverse_lambda,
@@ -123,7 +117,7 @@ class PacConvTranspose2d(nn.ConvTranspose2d, _KernelOptions):
                  bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, kernel_type="gaussian",
                  normalize_kernel=False, channel_wise=False, shared_filters=False, inverse_alpha=0.0,
                  inverse_lambda=-0.5, learnable_kernel=True):
-        _check_zeros(padding_mode)
+        check_choice(padding_mode, "padding_mode", ("zeros",))  # masked taps are zero
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
                          dilation, padding_mode, device, dtype)
         self._init_kernel_options(kernel_type, normalize_kernel, channel_wise, inverse_alpha, inverse_lambda,

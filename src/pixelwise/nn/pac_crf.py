@@ -39,6 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import (
+    OutOfRangeError,
+    WrongTypeError,
+    check_choice,
+    check_float,
+    check_int,
+    check_odd,
+    check_positive_int,
+)
 from ..ops import pac_conv2d, pac_kernel
 from ..ops.tap_loop import tap_loop_conv
 
@@ -61,15 +70,11 @@ class PairwiseKernel:
     compat: str = "4d"
 
     def __post_init__(self) -> None:
-        for name in ("kernel_size", "dilation", "blur"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"PairwiseKernel.{name}: must be a positive int, got {v!r}")
-        if self.kernel_size < 3 or self.kernel_size % 2 == 0:
-            raise ValueError(f"PairwiseKernel.kernel_size: must be odd and >= 3, got {self.kernel_size}")
-        if self.compat not in COMPATIBILITIES:
-            raise ValueError(f"PairwiseKernel.compat: must be one of {', '.join(COMPATIBILITIES)}, "
-                             f"got {self.compat!r}")
+        check_int(self.kernel_size, "PairwiseKernel.kernel_size", min=3)
+        check_odd(self.kernel_size, "PairwiseKernel.kernel_size")
+        check_positive_int(self.dilation, "PairwiseKernel.dilation")
+        check_positive_int(self.blur, "PairwiseKernel.blur")
+        check_choice(self.compat, "PairwiseKernel.compat", COMPATIBILITIES)
 
     @classmethod
     def coerce(cls, value) -> PairwiseKernel:
@@ -80,7 +85,7 @@ class PairwiseKernel:
             return cls(**value)
         if isinstance(value, (tuple, list)):
             return cls(*value)
-        raise TypeError(f"kernels: expected PairwiseKernel, dict or (kernel_size, dilation), got {value!r}")
+        raise WrongTypeError(f"kernels: expected PairwiseKernel, dict or (kernel_size, dilation), got {value!r}")
 
 
 class PairwiseTerm(nn.Module):
@@ -197,16 +202,11 @@ class PacCRF(nn.Module):
     def __init__(self, num_classes: int, kernels=(PairwiseKernel(5, 32),), steps: int = 5, guide_channels: int = 3,
                  output: str = "log", init_sigma: float = 0.1, init_weight: float = 1.0) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
-        if output not in ("log", "prob"):
-            raise ValueError(f"output: must be 'log' or 'prob', got {output!r}")
-        if not init_sigma > 0:
-            raise ValueError(f"init_sigma: must be > 0, got {init_sigma!r}")
-        if isinstance(guide_channels, bool) or not isinstance(guide_channels, int) or guide_channels < 1:
-            raise ValueError(f"guide_channels: must be an int >= 1, got {guide_channels!r}")
+        check_int(num_classes, "num_classes", min=2)
+        check_int(steps, "steps", min=0)
+        check_choice(output, "output", ("log", "prob"))
+        check_float(init_sigma, "init_sigma", low=0, low_open=True)
+        check_positive_int(guide_channels, "guide_channels")
         specs = tuple(PairwiseKernel.coerce(k) for k in kernels)
         if not specs:
             raise ValueError("kernels: at least one pairwise kernel is needed")
@@ -240,11 +240,9 @@ class PacCRF(nn.Module):
     def forward(self, unary: torch.Tensor, image: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         self._check(unary, image)
         image = image.to(unary.dtype)
-        steps = self.steps if steps is None else steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"steps: must be an int >= 0, got {steps!r}")
+        steps = self.steps if steps is None else check_int(steps, "steps", min=0)
         if self.loose and steps > len(self.terms):
-            raise ValueError(f"steps: this loose CRF has weights for {len(self.terms)} steps, asked for {steps}")
+            raise OutOfRangeError(f"steps: this loose CRF has weights for {len(self.terms)} steps, asked for {steps}")
         logits = unary
         kernels = None
         for t in range(steps):

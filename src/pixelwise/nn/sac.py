@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checks import check_choice, check_tensor, pair
 from ..ops import sac_conv2d
-from ..ops._checks import check_tensor, pair
 
 SAC_VARIANTS = ("S", "IS", "SK", "ISK")
 
@@ -42,10 +42,8 @@ class SacConv2d(nn.Conv2d):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None, *, variant="ISK", raw_channels=3,
                  attention_kernel_size=7):
-        if variant not in SAC_VARIANTS:
-            raise ValueError(f"variant must be one of {SAC_VARIANTS}, got {variant!r}")
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode must be 'zeros', got {padding_mode!r}")
+        check_choice(variant, "variant", SAC_VARIANTS)
+        check_choice(padding_mode, "padding_mode", ("zeros",))
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
                          padding_mode, device, dtype)
         self.variant = variant

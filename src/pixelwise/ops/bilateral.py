@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_finite, check_positive, check_same_device_dtype, check_tensor, pair
+from ..checks import check_finite, check_odd, check_positive, check_same_device_dtype, check_tensor, pair
 from .adaptive_filter import pixel_filter
 from .pac import _phase_taps
 from .pac_kernel import pac_kernel, window_sq_dist
@@ -106,9 +106,7 @@ def joint_bilateral_upsample(source: torch.Tensor, guide: torch.Tensor, kernel_s
     check_same_device_dtype(source, "source", guide, "guide")
     check_finite(guide, "guide")
     _check_sigmas(sigma_space, sigma_color)
-    k_lr = pair(kernel_size, "kernel_size")
-    if any(v < 1 or v % 2 == 0 for v in k_lr):
-        raise ValueError(f"kernel_size must be odd and positive, got {kernel_size!r}")
+    k_lr = tuple(check_odd(v, "kernel_size") for v in pair(kernel_size, "kernel_size"))
     B, C, h, w = source.shape
     Hg, Wg = guide.shape[-2:]
     if guide.shape[0] != B or Hg % h or Wg % w or Hg // h != Wg // w or Hg < h:

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from ._checks import check_finite, check_positive, check_same_device_dtype, check_tensor, pair
+from ..checks import check_choice, check_finite, check_same_device_dtype, check_tensor, pair
 from .adaptive_filter import pixel_filter
 
 NORMALIZATIONS = (None, "softmax", "sum")
@@ -41,8 +41,7 @@ def apply_pixel_filters(image: torch.Tensor, filters: torch.Tensor, dilation=1, 
     check_tensor(filters, "filters", (4, 5))
     check_same_device_dtype(image, "image", filters, "filters")
     check_finite(filters, "filters")
-    if normalize not in NORMALIZATIONS:
-        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+    check_choice(normalize, "normalize", NORMALIZATIONS)
     B, C, H, W = image.shape
     f5 = filters.unsqueeze(1) if filters.dim() == 4 else filters
     T = f5.shape[2]
@@ -53,8 +52,7 @@ def apply_pixel_filters(image: torch.Tensor, filters: torch.Tensor, dilation=1, 
     if f5.shape[0] != B or f5.shape[1] not in (1, C) or tuple(f5.shape[-2:]) != (H, W):
         raise ValueError(f"filters must be ({B}, {T}, {H}, {W}) or ({B}, {C}, {T}, {H}, {W}) for image "
                          f"{tuple(image.shape)}, got {tuple(filters.shape)}")
-    d = pair(dilation, "dilation")
-    check_positive(min(d), "dilation")
+    d = pair(dilation, "dilation", min=1)
     if normalize == "softmax":
         f5 = torch.softmax(f5, dim=2)
     elif normalize == "sum":

@@ -26,12 +26,10 @@ not unit vectors (and the supplement's 1-D toy example).
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_finite, check_tensor
+from ..checks import check_finite, check_float, check_int, check_tensor
 
 __all__ = ["kappa_from_margin", "mean_shift_step", "recurrent_mean_shift", "euclidean_mean_shift_step"]
 
@@ -42,35 +40,15 @@ def kappa_from_margin(alpha: float = 0.5, *, squared: bool = False) -> float:
     ``squared=False`` follows the main text (``kappa = delta``), ``squared=True`` the
     supplement (``kappa = delta**2``). ``alpha = 0.5`` gives 6 or 36.
     """
-    if not 0 <= alpha < 1:
-        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    alpha = check_float(alpha, "alpha", low=0, high=1, high_open=True)
     delta = 3.0 / (1.0 - alpha)
     return delta * delta if squared else delta
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_positive_number(value, name: str) -> None:
-    if not (_is_number(value) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def _check_eta(eta) -> None:
-    if not (_is_number(eta) and 0 < eta <= 1):
-        raise ValueError(f"eta must be a number in (0, 1], got {eta!r}")
-
-
-def _check_iterations(iterations) -> None:
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 0:
-        raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
-
-
 def _check_args(x: torch.Tensor, kappa: float, eta: float) -> None:
     check_tensor(x, "x", 3)
-    _check_positive_number(kappa, "kappa")
-    _check_eta(eta)
+    check_float(kappa, "kappa", low=0, low_open=True)
+    check_float(eta, "eta", low=0, high=1, low_open=True)
 
 
 def mean_shift_step(x: torch.Tensor, kappa: float, eta: float = 1.0) -> torch.Tensor:
@@ -104,7 +82,7 @@ def recurrent_mean_shift(x: torch.Tensor, kappa: float, eta: float = 1.0, iterat
         (4, (1, 8, 100))
     """
     _check_args(x, kappa, eta)
-    _check_iterations(iterations)
+    check_int(iterations, "iterations", min=0)
     check_finite(x, "x")
     states = [F.normalize(x, dim=1)]
     for _ in range(iterations):
@@ -134,8 +112,8 @@ def euclidean_mean_shift_step(x: torch.Tensor, bandwidth: float, eta: float = 1.
         tensor([[[0.0500, 0.0500, 5.0500, 5.0500]]])
     """
     check_tensor(x, "x", 3)
-    _check_positive_number(bandwidth, "bandwidth")
-    _check_eta(eta)
+    check_float(bandwidth, "bandwidth", low=0, low_open=True)
+    check_float(eta, "eta", low=0, high=1, low_open=True)
     check_finite(x, "x")
     # Distances are translation invariant; centring keeps the Gram-matrix expansion below
     # accurate for data far from the origin.

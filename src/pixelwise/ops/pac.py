@@ -12,8 +12,11 @@ import math
 
 import torch
 
-from ._checks import (
+from ..checks import (
+    OutOfRangeError,
+    check_int,
     check_kernel_geometry,
+    check_positive_int,
     check_same_device_dtype,
     check_tensor,
     conv_out_size,
@@ -62,8 +65,9 @@ def _check_input_weight(x, weight, groups, *, transposed):
     check_tensor(x, "input", 4)
     check_tensor(weight, "weight", 4)
     check_same_device_dtype(x, "input", weight, "weight")
-    if not isinstance(groups, int) or groups < 1 or x.shape[1] % groups:
-        raise ValueError(f"groups must be a positive divisor of the input channels ({x.shape[1]}), got {groups!r}")
+    check_positive_int(groups, "groups")
+    if x.shape[1] % groups:
+        raise OutOfRangeError(f"groups must be a positive divisor of the input channels ({x.shape[1]}), got {groups!r}")
     cin_w = weight.shape[0] if transposed else weight.shape[1] * groups
     if cin_w != x.shape[1]:
         which = "weight.shape[0]" if transposed else "weight.shape[1] * groups"
@@ -126,8 +130,9 @@ def pac_conv2d(
         check_same_device_dtype(input, "input", weight, "weight")
         if weight.shape[:2] != (1, 1):
             raise ValueError(f"with shared_filters=True weight must be (1, 1, kh, kw), got {tuple(weight.shape)}")
-        if groups != 1:
-            raise ValueError(f"shared_filters=True filters each channel on its own; groups must be 1, got {groups}")
+        if check_int(groups, "groups") != 1:
+            raise OutOfRangeError(f"shared_filters=True filters each channel on its own; groups must be 1, "
+                                  f"got {groups}")
     else:
         _check_input_weight(input, weight, groups, transposed=False)
     k, s, p, d = check_kernel_geometry(tuple(weight.shape[-2:]), stride, padding, dilation)
@@ -223,16 +228,18 @@ def pac_conv_transpose2d(
         check_tensor(input, "input", 4)
         check_tensor(weight, "weight", 4)
         check_same_device_dtype(input, "input", weight, "weight")
-        if weight.shape[:2] != (1, 1) or groups != 1:
-            raise ValueError(f"with shared_filters=True weight must be (1, 1, kh, kw) and groups 1, "
-                             f"got weight {tuple(weight.shape)}, groups={groups}")
+        if check_int(groups, "groups") != 1:
+            raise OutOfRangeError(f"shared_filters=True filters each channel on its own; groups must be 1, "
+                                  f"got {groups}")
+        if weight.shape[:2] != (1, 1):
+            raise ValueError(f"with shared_filters=True weight must be (1, 1, kh, kw), got {tuple(weight.shape)}")
     else:
         _check_input_weight(input, weight, groups, transposed=True)
     k, s, p, d = check_kernel_geometry(tuple(weight.shape[-2:]), stride, padding, dilation)
     op = pair(output_padding, "output_padding")
     for a in range(2):
         if not 0 <= op[a] < max(s[a], d[a]):
-            raise ValueError(f"output_padding must be >= 0 and smaller than stride or dilation, got "
+            raise OutOfRangeError(f"output_padding must be >= 0 and smaller than stride or dilation, got "
                              f"output_padding={output_padding!r}, stride={stride!r}, dilation={dilation!r}")
     H, W = input.shape[-2:]
     out_size = tuple(conv_transpose_out_size((H, W)[a], k[a], s[a], p[a], d[a], op[a]) for a in range(2))

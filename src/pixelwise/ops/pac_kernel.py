@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._checks import (
+from ..checks import (
+    check_choice,
     check_finite,
     check_kernel_geometry,
     check_tensor,
@@ -150,8 +151,7 @@ def pac_kernel(
     """
     check_tensor(guide, "guide", 4)
     check_finite(guide, "guide")
-    if kernel_type not in KERNEL_TYPES:
-        raise ValueError(f"kernel_type must be one of {KERNEL_TYPES}, got {kernel_type!r}")
+    check_choice(kernel_type, "kernel_type", KERNEL_TYPES)
     k, s, p, d = check_kernel_geometry(kernel_size, stride, padding, dilation)
     H, W = guide.shape[-2:]
     if transposed:

@@ -33,16 +33,12 @@ intermediate), with a stable sort per row and a one-hot vote by ``scatter_add_``
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
+from ..checks import WrongTypeError, check_float, check_int, check_odd, check_positive_int
+
 __all__ = ["knn_refine"]
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, cutoff,
@@ -51,7 +47,7 @@ def _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, 
                "u": u, "v": v}
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise WrongTypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if range_image.dim() != 2 or not range_image.is_floating_point():
         raise ValueError(f"range_image: expected a floating-point (H, W) tensor, got {range_image.dtype} "
                          f"{tuple(range_image.shape)}")
@@ -71,20 +67,13 @@ def _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, 
             raise ValueError(f"{name} must be on the device of range_image ({range_image.device}), got {t.device}")
     if point_range.dtype != range_image.dtype:
         raise ValueError(f"point_range must have the dtype of range_image ({range_image.dtype}), got {point_range.dtype}")
-    if not _is_int(window) or window < 1 or window % 2 == 0:
-        raise ValueError(f"window must be an odd positive int, got {window!r}")
-    if not _is_int(k) or not 1 <= k <= window * window:
-        raise ValueError(f"k must be an int between 1 and window**2 = {window * window}, got {k!r}")
-    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
-    if not isinstance(cutoff, (int, float)) or isinstance(cutoff, bool) or not cutoff > 0:
-        raise ValueError(f"cutoff must be a number > 0 (metres), got {cutoff!r}")
-    if not _is_int(num_classes) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if not _is_int(ignore_index):
-        raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
-    if not _is_int(chunk_size) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    window = check_odd(window, "window")
+    check_int(k, "k", min=1, max=window * window)
+    check_float(sigma, "sigma", low=0, low_open=True)
+    check_float(cutoff, "cutoff", low=0, low_open=True, allow_inf=True)
+    check_positive_int(num_classes, "num_classes")
+    check_int(ignore_index, "ignore_index")
+    check_positive_int(chunk_size, "chunk_size")
     h, w = range_image.shape
     if n:
         if int(u.min()) < 0 or int(u.max()) >= w:

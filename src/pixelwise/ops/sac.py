@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_kernel_geometry, check_same_device_dtype, check_tensor, conv_out_size
+from ..checks import check_choice, check_kernel_geometry, check_same_device_dtype, check_tensor, conv_out_size
 from .adaptive_filter import adaptive_conv
 from .pac import _check_bias, _check_input_weight
 
@@ -33,9 +33,7 @@ def sac_attention_shape(variant: str, batch: int, channels: int, in_size, out_si
         "SK": (batch, 1, taps, *out_size),
         "ISK": (batch, channels, taps, *out_size),
     }
-    if variant not in shapes:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    return shapes[variant]
+    return shapes[check_choice(variant, "variant", VARIANTS)]
 
 
 def sac_conv2d(

@@ -11,14 +11,15 @@ nothing here needs a display.
 from __future__ import annotations
 
 import io
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from pixelwise.atomic import write_bytes_atomic
+from pixelwise.checks import NotAChoiceError, OutOfRangeError, WrongTypeError, check_float, check_int
 
 __all__ = [
     "INVALID_RGB",
@@ -50,7 +51,7 @@ def _as_numpy(x: Any, name: str) -> np.ndarray:
     try:
         return np.asarray(x)
     except Exception as exc:  # pragma: no cover - odd objects
-        raise TypeError(f"{name}: expected an array, got {type(x).__name__}") from exc
+        raise WrongTypeError(f"{name}: expected an array, got {type(x).__name__}") from exc
 
 
 def _valid_mask(valid: Any, shape: tuple[int, int], name: str = "valid") -> np.ndarray:
@@ -67,7 +68,7 @@ def _scalar_map(values: Any, name: str) -> np.ndarray:
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (H, W) map, got shape {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
+        raise WrongTypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     return arr.astype(np.float64, copy=False)
 
 
@@ -78,23 +79,16 @@ def _get_cmap(cmap: Any):
     if isinstance(cmap, Colormap):
         return cmap
     if not isinstance(cmap, str):
-        raise ValueError(f"cmap: expected a colormap name, got {type(cmap).__name__}")
+        raise WrongTypeError(f"cmap: expected a colormap name, got {type(cmap).__name__}")
     try:
         return matplotlib.colormaps[cmap]
     except KeyError:
-        raise ValueError(f"cmap: unknown colormap {cmap!r}") from None
+        raise NotAChoiceError(f"cmap: unknown colormap {cmap!r}") from None
 
 
-def _check_limit(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name}: must be finite, got {value!r}")
-    return v
+def _check_limit(value: Any, name: str, **bounds) -> float | None:
+    """``None`` or a finite number within ``bounds`` (as :func:`pixelwise.checks.check_float`)."""
+    return None if value is None else check_float(value, name, **bounds)
 
 
 # --------------------------------------------------------------------------- scalar maps
@@ -121,7 +115,7 @@ def colorize_scalar(
     lo = _check_limit(vmin, "vmin")
     hi = _check_limit(vmax, "vmax")
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"vmin: must be <= vmax, got vmin={lo} > vmax={hi}")
+        raise OutOfRangeError(f"vmin: must be <= vmax, got vmin={lo} > vmax={hi}")
 
     out = np.empty(arr.shape + (3,), dtype=np.uint8)
     out[...] = INVALID_RGB
@@ -161,9 +155,7 @@ def colorize_error(
     Invalid pixels are ``INVALID_RGB``.
     """
     err = np.abs(_scalar_map(abs_error, "abs_error"))
-    hi = _check_limit(vmax, "vmax")
-    if hi is not None and hi <= 0:
-        raise ValueError(f"vmax: must be > 0, got {vmax!r}")
+    hi = _check_limit(vmax, "vmax", low=0, low_open=True)
     if hi is None:
         mask = _valid_mask(valid, err.shape) & np.isfinite(err)
         hi = float(np.percentile(err[mask], 99.0)) if mask.any() else 1.0
@@ -245,14 +237,12 @@ def colorize_flow(
         hint = " (channels first? use np.moveaxis(flow, 0, -1))" if arr.ndim == 3 and arr.shape[0] == 2 else ""
         raise ValueError(f"flow: expected shape (H, W, 2), got {arr.shape}{hint}")
     if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"flow: expected a numeric array, got dtype {arr.dtype}")
+        raise WrongTypeError(f"flow: expected a numeric array, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
     shape = arr.shape[:2]
     mask = _valid_mask(valid, shape) & np.isfinite(arr).all(axis=-1)
 
-    scale = _check_limit(max_magnitude, "max_magnitude")
-    if scale is not None and scale <= 0:
-        raise ValueError(f"max_magnitude: must be > 0, got {max_magnitude!r}")
+    scale = _check_limit(max_magnitude, "max_magnitude", low=0, low_open=True)
 
     out = np.empty(shape + (3,), dtype=np.uint8)
     out[...] = INVALID_FLOW_RGB
@@ -274,9 +264,7 @@ def flow_wheel_legend(size: int = 64) -> np.ndarray:
     The centre is zero motion; a pixel's offset from the centre is its flow (x right = +u,
     y down = +v). Outside the disc the legend is white.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 3:
-        raise ValueError(f"size: expected an int >= 3, got {size!r}")
-    size = int(size)
+    size = check_int(size, "size", min=3)
     c = (size - 1) / 2.0
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
     u = (xs - c) / c
@@ -306,8 +294,6 @@ def _check_image(rgb: Any, name: str = "rgb") -> np.ndarray:
 
 def to_png_bytes(rgb: Any) -> bytes:
     """Encode a ``uint8`` RGB (or RGBA / greyscale) image as PNG bytes (lossless)."""
-    from PIL import Image
-
     arr = _check_image(rgb)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")

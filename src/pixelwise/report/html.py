@@ -24,6 +24,7 @@ from urllib.parse import quote
 import numpy as np
 
 from pixelwise.atomic import write_bytes_atomic
+from pixelwise.checks import WrongTypeError, check_choice
 from pixelwise.report.colormap import _check_image, save_png, to_png_bytes
 
 __all__ = ["Figure", "Section", "write_report", "format_cell"]
@@ -234,8 +235,7 @@ def write_report(
     sections = list(sections)
     highlight = dict(highlight or {})
     for col, mode in highlight.items():
-        if mode not in ("min", "max"):
-            raise ValueError(f"highlight: column {col!r} must map to 'min' or 'max', got {mode!r}")
+        check_choice(mode, f"highlight[{col!r}]", ("min", "max"))
     for i, t in enumerate(tables):
         if not (isinstance(t, (tuple, list)) and len(t) == 3):
             raise ValueError(f"tables[{i}]: expected (caption, header, rows), got {type(t).__name__}")
@@ -246,7 +246,7 @@ def write_report(
             raise ValueError(f"highlight: no table has the column(s) {unknown}")
     for i, s in enumerate(sections):
         if not isinstance(s, Section):
-            raise TypeError(f"sections[{i}]: expected a Section, got {type(s).__name__}")
+            raise WrongTypeError(f"sections[{i}]: expected a Section, got {type(s).__name__}")
 
     files_dir = path.parent / f"{path.stem}_files"
     pending_pngs: list[tuple[Path, np.ndarray]] = []  # written only once the page is complete
@@ -286,7 +286,7 @@ def write_report(
             body.append('<div class="grid">\n')
             for fi, fig in enumerate(sec.figures):
                 if not isinstance(fig, Figure):
-                    raise TypeError(f"sections[{si}].figures[{fi}]: expected a Figure, got {type(fig).__name__}")
+                    raise WrongTypeError(f"sections[{si}].figures[{fi}]: expected a Figure, got {type(fig).__name__}")
                 src = image_src(fig, si, fi)
                 t = escape(str(fig.title))
                 body.append(f'<figure>\n<img src="{escape(src)}" alt="{t}" loading="lazy">\n<figcaption>')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import colorsys
+
 import numpy as np
 import torch
 
@@ -34,8 +36,6 @@ def embedding_to_rgb(embedding, seed: int = 0) -> np.ndarray:
 
 def instance_colors(count: int, seed: int = 0) -> np.ndarray:
     """``(count, 3)`` uint8 distinct-ish colours (golden-ratio hues); id 0 is black."""
-    import colorsys
-
     colors = np.zeros((max(count, 1), 3), np.uint8)
     offset = np.random.default_rng(seed).random()
     for i in range(1, count):
