@@ -88,3 +88,10 @@ def test_flow_flip_negates_u():
         seen.add(float(pairs[0]["target"][0, 0, 0]))
         assert float(pairs[0]["target"][1, 0, 0]) == 1.0
     assert seen == {2.0, -2.0}
+
+
+def test_a_crop_larger_than_the_data_is_a_named_error():
+    pairs = UpsamplingPairs([_item(40, 40)], 8, "depth", 64)
+    with pytest.raises(ValueError, match=r"crop: 64 is larger than the data allows: x is 40x40; use a crop of at "
+                                         r"most 40"):
+        pairs[0]

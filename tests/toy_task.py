@@ -89,13 +89,18 @@ class ToyTask(Task):
         return mse_loss
 
     def validator(self, cfg, splits):
-        return lambda m: {"val_mse": float(mse_loss(m, {"x": splits.val.x, "y": splits.val.y})[0])}
+        def validate(model):
+            device = next(model.parameters()).device
+            return {"val_mse": float(mse_loss(model, {"x": splits.val.x.to(device), "y": splits.val.y.to(device)})[0])}
+
+        return validate
 
     def evaluate(self, options, log):
         loaded = load_run(options.model, task=self.name, device=options.device, log=log)
         data = BlurPairs(options.samples, 12345)
+        device = next(loaded.model.parameters()).device
         with torch.no_grad():
-            mse = float(mse_loss(loaded.model, {"x": data.x, "y": data.y})[0])
+            mse = float(mse_loss(loaded.model, {"x": data.x.to(device), "y": data.y.to(device)})[0])
         report = Report(f"toy eval of {options.model}", tables=[("error", ["metric", "value"], [["mse", mse]])])
         return Evaluation({"mse": mse, "images": len(data)}, report, [f"mse {mse:.6f} on {len(data)} images"])
 

@@ -9,7 +9,9 @@ needs no edit in this file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -84,15 +86,15 @@ def _add_task(sub, task: Task) -> None:
 
     ev = verbs.add_parser("eval", help=task.eval_help)
     if task.multiple_eval_models:
-        Option("--model", "a trained run folder, checkpoint or zoo name (repeatable: compared side by side)",
-               action="append", required=True).add_to(ev)
+        Option("--model", f"{task.model_help} (repeatable: compared side by side)", action="append",
+               required=True).add_to(ev)
     else:
-        Option("--model", "a trained run folder, checkpoint or zoo name", required=True).add_to(ev)
+        Option("--model", task.model_help, required=True).add_to(ev)
     _common(ev, *task.eval_options, DEVICE, Option("--out", "folder for metrics.json and report.html", required=True))
     ev.set_defaults(func=lambda args: _eval(task, args))
 
     pr = verbs.add_parser("predict", help=task.predict_help)
-    Option("--model", "a trained run folder, checkpoint or zoo name", required=True).add_to(pr)
+    Option("--model", task.model_help, required=True).add_to(pr)
     _common(pr, *task.predict_options, DEVICE)
     pr.set_defaults(func=lambda args: _predict(task, args))
 
@@ -135,8 +137,11 @@ def _train(task: Task, args) -> int:
     if args.print_config:
         print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
         return 0
-    with run_lock(run_dir, on_stale=info):
-        if not args.resume and _holds_run(run_dir):
+    # Under torchrun every rank runs this; rank 0 owns the folder (the engine's collectives keep
+    # the others in step), so only it locks and checks it.
+    main_rank = os.environ.get("RANK", "0") in ("", "0")
+    with run_lock(run_dir, on_stale=info) if main_rank else contextlib.nullcontext():
+        if main_rank and not args.resume and _holds_run(run_dir):
             raise FileExistsError(f"--out {run_dir}: already holds a run; pass --resume to continue it or choose "
                                   f"a new folder")
         result = task.train(cfg, run_dir, resume=args.resume, log=info)

@@ -57,7 +57,7 @@ class Option:
                 kwargs["metavar"] = self.metavar or self.dest.upper()
             kwargs["default"] = self.default
             kwargs["required"] = self.required
-        if default not in (None, False, [], ()) and not self.required:
+        if default not in (None, False, [], (), "") and not self.required:
             shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else default
             kwargs["help"] = f"{self.help} (default: {shown})"
         parser.add_argument(flag or self.flag, **kwargs)

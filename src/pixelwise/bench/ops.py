@@ -8,9 +8,7 @@ above the RSS before it (Linux ``/proc``).
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -21,6 +19,7 @@ from .. import __version__
 from ..checks import check_odd, parse_positive_int as positive_int
 from ..options import Option
 from ..nn import PacConv2d, PacConvTranspose2d, SacConv2d
+from .report import BenchTable
 from .timing import interleaved_medians
 
 TARGETS = {  # issue targets: the op may take at most this many times its reference
@@ -48,7 +47,7 @@ class Row:
 
 
 @dataclass
-class Report:
+class Report(BenchTable):
     threads: int
     channels: int
     kernel_size: int
@@ -56,9 +55,8 @@ class Report:
     torch_version: str
     rows: list[Row] = field(default_factory=list)
 
-    def to_json(self) -> str:
-        return json.dumps({**{k: v for k, v in asdict(self).items() if k != "rows"},
-                           "rows": [{**asdict(r), "meets_target": r.meets} for r in self.rows]}, indent=2)
+    def extra_json(self) -> dict:
+        return {"rows": [{**asdict(r), "meets_target": r.meets} for r in self.rows]}
 
     def table(self) -> str:
         title = (f"pixelwise {__version__} | torch {self.torch_version} | {self.threads} threads | B=1, "

@@ -47,7 +47,7 @@ def check_upsampling_inputs(target_lr: torch.Tensor, guide: torch.Tensor, factor
                          f"target_lr size {h}x{w}, i.e. {factor * h}x{factor * w}")
     if not torch.isfinite(target_lr).all():
         raise ValueError("target_lr: contains NaN or inf; fill invalid low-resolution samples first "
-                         "(pixelwise.tasks.upsample.fill_invalid)")
+                         "(pixelwise.data.transforms.upsampling_pairs.fill_invalid)")
 
 
 def normalization_stats(target_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -125,6 +125,7 @@ class Task:
     demo_options: ClassVar[tuple[Option, ...]] = ()
     bench_options: ClassVar[tuple[Option, ...]] = ()
     verbs: ClassVar[tuple[Verb, ...]] = ()
+    model_help: ClassVar[str] = "a trained run folder, checkpoint or zoo name"  # what --model accepts
     eval_help: ClassVar[str] = "evaluate a trained model: metrics.json and report.html"
     predict_help: ClassVar[str] = "predict files with a trained model"
     demo_budget_s: ClassVar[int] = 300  # the demo part's time budget on 2 CPU cores

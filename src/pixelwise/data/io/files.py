@@ -21,11 +21,13 @@ from typing import Union
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = [
+    "PHOTO_SUFFIXES",
     "FormatError",
     "OutsideRootError",
     "PathLike",
     "as_path",
     "check_regular_file",
+    "image_files",
     "check_within_root",
     "read_regular_file",
 ]
@@ -138,3 +140,21 @@ def check_within_root(path: PathLike, root: PathLike, *, follow_symlinks: bool =
         f"{os.fspath(path)}: symbolic link to {target}, outside the data root {os.fspath(root)}; "
         "pass follow_symlinks=True to read files through such links"
     )
+
+
+# Photo formats a user's folder of images may hold (what Pillow reads for prediction).
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+
+
+def image_files(images: PathLike, what: str = "--images") -> list[Path]:
+    """An image file, or the image files of a folder (by suffix, sorted); ``what`` names the
+    argument in errors."""
+    images = Path(images)
+    if images.is_dir():
+        files = sorted(p for p in images.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        if not files:
+            raise FileNotFoundError(f"{what} {images}: no image files ({', '.join(PHOTO_SUFFIXES)})")
+        return files
+    if images.is_file():
+        return [images]
+    raise FileNotFoundError(f"{what} {images}: no such file or folder")

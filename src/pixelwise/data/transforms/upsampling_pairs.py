@@ -109,7 +109,9 @@ class UpsamplingPairs(torch.utils.data.Dataset):
                 sample = crop_to_multiple(item, self.factor)
             else:
                 if h < self.crop or w < self.crop:
-                    raise ValueError(f"{item.get('name', index)}: image {h}x{w} is smaller than crop {self.crop}")
+                    raise ValueError(f"crop: {self.crop} is larger than the data allows: {item.get('name', index)} is "
+                                     f"{h}x{w}; use a crop of at most {min(h, w) // self.factor * self.factor} "
+                                     f"(e.g. --set crop=...)")
                 top, left = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
                 sample = _crop(item, top, left, self.crop, self.crop)
             if self.augment and rng.random() < 0.5:

@@ -15,15 +15,15 @@ vectors at object borders, as a stride-8 network produces).
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ...bench.ops import saved_for_backward_mb
+from ...bench.report import BenchTable
 from ...bench.timing import interleaved_medians
 from ...checks import check_float, check_int, parse_positive_int
 from ...data.datasets.voc_instances import IGNORE_LABEL, instance_masks
@@ -40,15 +40,12 @@ __all__ = ["OPTIONS", "InstancesBenchReport", "bench_extraction", "bench_gbms", 
 
 
 @dataclass
-class InstancesBenchReport:
+class InstancesBenchReport(BenchTable):
     threads: int
     torch_version: str
     embeddings: str
     gbms: list[dict] = field(default_factory=list)
     extraction: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
     def table(self) -> str:
         lines = [f"torch {self.torch_version} | {self.threads} threads | embeddings: {self.embeddings}", "",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ...data.datasets.voc_instances import IGNORE_LABEL, instance_masks
+from ...data.io.files import image_files
 from ...data.io.formats import read_rgb, write_png
 from ...data.io.palette_png import write_palette_png
 from ...grouping import Proposals, ProposalScorer, extract_instances
@@ -22,11 +23,10 @@ from ...report.instances import embedding_to_rgb, instance_overlay
 from ..base import LoadedRun
 from .config import InstancesConfig
 
-__all__ = ["IMAGE_SUFFIXES", "TOP_K", "Prediction", "evaluate_dataset", "fit_scorer", "image_files", "predict_folder",
+__all__ = ["TOP_K", "Prediction", "evaluate_dataset", "fit_scorer", "predict_folder",
            "predict_image", "primary_masks", "proposal_id_map", "upsample"]
 
 TOP_K = (1, 5, 10, 20, 60)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 
 
 def upsample(t: torch.Tensor, size) -> torch.Tensor:
@@ -137,18 +137,6 @@ def proposal_id_map(masks: np.ndarray, limit: int = 254) -> np.ndarray:
     for k in range(min(len(masks), limit) - 1, -1, -1):  # best last, so it wins overlaps
         ids[masks[k]] = k + 1
     return ids
-
-
-def image_files(images: Path) -> list[Path]:
-    """An image file, or the image files of a folder (sorted)."""
-    if images.is_dir():
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"--images {images}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    if images.is_file():
-        return [images]
-    raise FileNotFoundError(f"--images {images}: no such file or folder")
 
 
 def predict_folder(loaded: LoadedRun, images: Path, out: Path, *, log=print) -> list[Path]:

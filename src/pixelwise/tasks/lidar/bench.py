@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ...bench.report import BenchTable
 from ...bench.timing import interleaved_medians
 from ...checks import parse_positive_int
 from ...data.io.semantic_kitti import read_scan
@@ -36,7 +36,7 @@ PAPER_BLOCK_LATENCY = {"plain": 3.0, "S": 5.3, "IS": 4.6, "SK": 15.0, "ISK": 5.2
 
 
 @dataclass
-class LidarBenchReport:
+class LidarBenchReport(BenchTable):
     threads: int
     torch_version: str
     scan: str
@@ -45,9 +45,6 @@ class LidarBenchReport:
     network: dict = field(default_factory=dict)
     knn: dict = field(default_factory=dict)
     projection: dict = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
     def table(self) -> str:
         lines = [f"torch {self.torch_version}, {self.threads} threads, fp32, forward only",

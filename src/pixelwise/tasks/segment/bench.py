@@ -15,13 +15,13 @@ ratios to the dense CRF measured in the same run.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from ...bench.ops import saved_for_backward_mb
+from ...bench.report import BenchTable
 from ...bench.timing import interleaved_medians
 from ...checks import check_int
 from ...nn import DenseCRF, PacCRF, PairwiseKernel
@@ -43,7 +43,7 @@ class SegmentRow:
 
 
 @dataclass
-class SegmentReport:
+class SegmentReport(BenchTable):
     height: int
     width: int
     classes: int
@@ -53,9 +53,8 @@ class SegmentReport:
     image: str
     rows: list[SegmentRow] = field(default_factory=list)
 
-    def to_json(self) -> str:
-        return json.dumps({**{k: v for k, v in asdict(self).items() if k != "rows"},
-                           "rows": [asdict(r) for r in self.rows], "paper_ms": PAPER_MS}, indent=2)
+    def extra_json(self) -> dict:
+        return {"paper_ms": PAPER_MS}
 
     def table(self) -> str:
         lines = [(f"CRF on one {self.width}x{self.height} image ({self.image}), {self.classes} classes, "

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ...data.io.files import image_files
 from ...data.io.formats import read_rgb, write_png
 from ...data.io.palette_png import write_palette_png
 from ...engine import config_to_dict
@@ -28,9 +29,8 @@ from .config import IGNORE_LABEL
 from .data import class_names, evaluation_dataset, palette
 from .report import METHOD_TIMES, colour_labels, overlay, segment_report
 
-__all__ = ["IMAGE_SUFFIXES", "evaluate_dataset", "evaluate_run", "predict_folder", "predict_image", "summary_lines"]
+__all__ = ["evaluate_dataset", "evaluate_run", "predict_folder", "predict_image", "summary_lines"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 METHODS = ("unaries", "pac", "dense")
 
 
@@ -151,18 +151,6 @@ def summary_lines(summary: dict) -> list[str]:
                      f"{100 * scores['pixel_accuracy']:.1f}, band mIoU {100 * scores['band_miou']:.1f}"
                      + (f", {ms:.0f} ms" if ms is not None else ""))
     return lines
-
-
-def image_files(images: Path) -> list[Path]:
-    """An image file, or the image files of a folder (by suffix, sorted)."""
-    if images.is_dir():
-        files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise FileNotFoundError(f"--images {images}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    if images.is_file():
-        return [images]
-    raise FileNotFoundError(f"--images {images}: no such file or folder")
 
 
 def predict_folder(loaded: LoadedRun, images: str | Path, out: str | Path, *,

@@ -7,11 +7,11 @@ high-resolution guide. Bicubic and JBU are included for scale.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
+from ...bench.report import BenchTable
 from ...bench.timing import interleaved_medians
 from ...checks import check_positive_int
 from ...models import count_parameters, create_model
@@ -30,16 +30,12 @@ class UpsampleRow:
 
 
 @dataclass
-class UpsampleReport:
+class UpsampleReport(BenchTable):
     size: int
     factor: int
     threads: int
     torch_version: str
     rows: list[UpsampleRow] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps({**{k: v for k, v in asdict(self).items() if k != "rows"},
-                           "rows": [asdict(r) for r in self.rows]}, indent=2)
 
     def table(self) -> str:
         head = (f"x{self.factor} depth upsampling, guide {self.size}x{self.size}, forward only, fp32, "

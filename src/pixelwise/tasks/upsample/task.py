@@ -159,6 +159,7 @@ class UpsampleTask(Task):
     eval_help = ("compare methods side by side (bicubic, bilinear, jbu by name; trained run folders, checkpoints, "
                  "zoo names): metrics.json and report.html")
     predict_help = "upsample one low-res map with its guide image"
+    model_help = "bicubic, bilinear or jbu by name, or a trained run folder, checkpoint or zoo name"
     demo_budget_s = 330
     multiple_eval_models = True
 
