@@ -71,20 +71,22 @@ def test_train_eval_predict_through_the_generated_cli(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == ["0.npy", "1.npy"]
 
 
-def test_sigterm_mid_run_then_resume_is_bitwise_through_the_cli(tmp_path):
+def sigterm_then_resume(tmp_path, *extra) -> Path:
+    """Train the toy task in a subprocess, SIGTERM it after its first checkpoint, resume it here;
+    its weights must equal an uninterrupted run's bit for bit. Returns the run folder."""
     run, ref = tmp_path / "run", tmp_path / "ref"
-    steps = ["--steps", "40", "--set", "train.ckpt_every=2", "--set", "train.batch_size=2", "--quiet"]
+    steps = ["--steps", "40", "--set", "train.ckpt_every=2", "--set", "train.batch_size=2", "--quiet", *extra]
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOY_STEP_SLEEP="0.02")
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), "toy", "train", "--out", str(run), *steps],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while not list((run / "checkpoints").glob("step-*.json")):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -95,6 +97,11 @@ def test_sigterm_mid_run_then_resume_is_bitwise_through_the_cli(tmp_path):
     assert cli("toy", *["train", "--out", ref], *steps) == 0
     a, b = weights(run / "model.safetensors"), weights(ref / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return run
+
+
+def test_sigterm_mid_run_then_resume_is_bitwise_through_the_cli(tmp_path):
+    sigterm_then_resume(tmp_path)
 
 
 def test_demo_and_bench_parts_come_from_the_registry(tmp_path, capsys):
@@ -168,28 +175,7 @@ def test_named_errors_of_the_cli(tmp_path, capsys):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_run_stopped_by_sigterm_resumes_bitwise_and_evaluates_on_the_gpu(tmp_path, capsys):
-    run, ref = tmp_path / "run", tmp_path / "ref"
-    steps = ["--steps", "40", "--set", "train.ckpt_every=2", "--set", "train.batch_size=2", "--device", "cuda",
-             "--quiet"]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TOY_STEP_SLEEP="0.02")
-    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(TESTS), "toy", "train", "--out", str(run), *steps],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not list((run / "checkpoints").glob("step-*.json")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, err
-    assert cli("toy", "train", "--out", run, "--resume", "--quiet") == 0
-    assert cli("toy", "train", "--out", ref, *steps) == 0
-    a, b = weights(run / "model.safetensors"), weights(ref / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    run = sigterm_then_resume(tmp_path, "--device", "cuda")
     assert cli("toy", "eval", "--model", run, "--out", tmp_path / "e", "--device", "cuda") == 0
     assert cli("toy", "eval", "--model", run, "--out", tmp_path / "e", "--device", "cuda:99") == 2
     assert "this machine has 1 CUDA device" in capsys.readouterr().err or torch.cuda.device_count() > 1
