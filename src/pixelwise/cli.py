@@ -78,7 +78,8 @@ def _add_task(sub, task: Task) -> None:
             Option("--set", "override one setting, e.g. --set train.optimizer.lr=3e-4 (repeatable)", action="append",
                    default=[], metavar="KEY=VALUE"),
             Option("--steps", "shortcut for --set train.steps=N", type=positive_int),
-            Option("--device", "shortcut for --set train.device=...: auto, cpu, cuda or cuda:N"),
+            Option("--device", "shortcut for --set train.device=...: auto, cpu, cuda or cuda:N (default: the "
+                               "config's, auto = the GPU when there is one)"),
             Option("--resume", "continue the run in --out from its last checkpoint", action="store_true"),
             Option("--print-config", "print the resolved settings as YAML and exit", action="store_true"),
             QUIET)
