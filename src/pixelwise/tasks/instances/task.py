@@ -117,7 +117,7 @@ class InstancesTask(Task):
     data_sources = ("synthetic", "<VOC2012 or SBD folder>")
     eval_help = "proposal recall (AR) and AP^r; metrics.json and report.html"
     predict_help = "instance-ID PNGs, colour overlays and embedding images for images"
-    demo_budget_s = 120
+    demo_budget_s = 300
     train_options = (
         Option("--data", "'synthetic' (scenes generated on the fly) or a VOC2012 / SBD folder", key="data"),
         Option("--follow-symlinks", "accept symbolic links in the VOC / SBD folder that lead outside it",
