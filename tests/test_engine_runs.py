@@ -47,13 +47,6 @@ def cfg(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def same_weights(a: Path, b: Path) -> None:
-    ta, tb = load_file(str(a)), load_file(str(b))
-    assert ta.keys() == tb.keys()
-    for k in ta:
-        assert torch.equal(ta[k], tb[k]), k
-
-
 class SigtermAt:
     """A loss wrapper that sends this process SIGTERM on its ``at``-th call, like a scheduler would."""
 
@@ -116,7 +109,7 @@ def test_alternating_two_optimizer_gan_resumes_bitwise_after_sigterm(tmp_path):
     assert set(meta["optimizer"]["__named__"]) == {"discriminator", "generator"}
     done = gan_run(tmp_path / "cut", resume=True)
     assert done.step == 12 and not done.interrupted
-    same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
     # the generator's schedule halved its rate at step 6 in both runs, and it only moved every 2nd step
     log = [line for line in (tmp_path / "cut" / "log.jsonl").read_text().splitlines() if '"train"' in line]
     assert log and all("discriminator_loss" in line for line in log)
@@ -163,7 +156,8 @@ def test_staged_run_resumes_inside_its_second_stage_bitwise(tmp_path):
     assert latest_checkpoint(tmp_path / "cut" / "all").name == "step-0000004.safetensors"
     _, _, done = staged_run(tmp_path / "cut", stages_for(), resume=True)
     assert done.step == 9 and not done.interrupted
-    same_weights(tmp_path / "ref" / "all" / "model.safetensors", tmp_path / "cut" / "all" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "all" / "model.safetensors",
+                            tmp_path / "cut" / "all" / "model.safetensors")
 
 
 # --------------------------------------------------------------------------- signals during a save
@@ -194,7 +188,7 @@ def test_a_second_signal_during_the_checkpoint_write_waits_for_it(tmp_path, monk
     ref = train(toy.make_model(seed=1), data, toy.loss_fn, cfg(ckpt_every=0), tmp_path / "ref", model_name="toy",
                 model_config={}, log=lambda m: None)
     assert done.step == ref.step == 12
-    same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "r" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "r" / "model.safetensors")
 
 
 def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_over(tmp_path):

@@ -63,13 +63,6 @@ def weights(path):
     return load_file(path)
 
 
-def assert_same_weights(a, b):
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.equal(wa[k], wb[k]), k
-
-
 def test_loss_decreases_and_run_dir_layout(tmp_path):
     run_dir = tmp_path / "run"
     full = {"task": "toy", "train": {"steps": 60}}
@@ -117,7 +110,7 @@ def test_lr_warmup_and_exponential_decay_resume_exactly(tmp_path):
     run(tmp_path / "cut", cfg(**{**config.__dict__, "steps": 4}))
     run(tmp_path / "cut", config, resume=True)
     assert [r["lr"] for r in read_log(tmp_path / "cut")] == pytest.approx(want, rel=1e-12)
-    assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
 
 
 def test_grad_clipping_limits_the_update(tmp_path):
@@ -156,7 +149,7 @@ def test_validation_schedule_mode_and_rng_isolation(tmp_path):
     assert len(calls) == 1 and [r["step"] for r in read_log(tmp_path / "end", "val")] == [6]
     # validating (and drawing random numbers there) does not change training
     run(tmp_path / "noval", cfg(steps=10), model=toy.make_model(dropout=0.3), data=toy.ToyRegression())
-    assert_same_weights(tmp_path / "v" / "model.safetensors", tmp_path / "noval" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "v" / "model.safetensors", tmp_path / "noval" / "model.safetensors")
 
 
 def resume_config(steps=14):
@@ -191,7 +184,7 @@ def test_exact_resume_is_bitwise(tmp_path):
     model, data, validate = resume_parts()
     res = run(tmp_path / "cut", resume_config(), model=model, data=data, validate=validate, resume=True)
     assert res.step == 14 and not res.interrupted and data.epochs == [1, 2, 3]
-    assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "cut" / "model.safetensors")
     # the log continues exactly, including the half-filled averaging window of steps 5-6
     assert read_log(tmp_path / "cut", drop_time=True) == read_log(tmp_path / "ref", drop_time=True)
     assert res.metrics == ref.metrics
@@ -201,7 +194,7 @@ def test_exact_resume_is_bitwise(tmp_path):
     run(tmp_path / "ext", resume_config(9), model=model, data=data, validate=validate)
     model, data, validate = resume_parts()
     run(tmp_path / "ext", resume_config(14), model=model, data=data, validate=validate, resume=True)
-    assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "ext" / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", tmp_path / "ext" / "model.safetensors")
 
     # Resuming a finished run only reports it (and rewrites final files lost after the last checkpoint).
     (tmp_path / "ref" / "model.json").unlink()
@@ -257,7 +250,7 @@ def test_signal_in_subprocess_then_resume_is_bitwise(tmp_path, sig):
     assert f"resuming at step {result['step']}" in done.stdout
     # never interrupted, in this process: the same weights bit for bit
     sigint_train.run(str(tmp_path / "ref"))
-    assert_same_weights(tmp_path / "ref" / "model.safetensors", run_dir / "model.safetensors")
+    toy.assert_same_weights(tmp_path / "ref" / "model.safetensors", run_dir / "model.safetensors")
     assert read_log(run_dir, drop_time=True) == read_log(tmp_path / "ref", drop_time=True)
 
 

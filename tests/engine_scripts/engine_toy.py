@@ -7,6 +7,7 @@ resume is only possible if every RNG stream and the data position are restored.
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -55,3 +56,11 @@ def make_validate(dataset: ToyRegression):
         return {"val_mse": float(((pred - dataset.y) ** 2).mean()) + noise}
 
     return validate
+
+
+def assert_same_weights(a, b) -> None:
+    """Two safetensors files hold the same tensors, bit for bit (what an exact resume promises)."""
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
