@@ -61,7 +61,7 @@ def test_synth_writes_the_semantic_kitti_layout(dataset):
 def test_train_writes_a_resumable_run(trained):
     meta = json.loads((trained / "model.json").read_text())
     assert meta["step"] == 3 and meta["model_name"] == "ssgv3_21"
-    assert meta["model_config"] == {"num_classes": 20, "block": "ISK", "width": 0.125}
+    assert meta["model_config"] == {"num_classes": 20, "width": 0.125}
     log = [json.loads(line) for line in (trained / "log.jsonl").read_text().splitlines()]
     train_steps = [r["step"] for r in log if r["split"] == "train"]
     assert train_steps == [1, 2, 3]
@@ -83,7 +83,7 @@ def test_train_refuses_bad_settings(dataset, tmp_path, capsys):
 def test_print_config_shows_the_paper_optimiser(capsys, tmp_path):
     assert main(["lidar", "train", "--out", str(tmp_path / "r"), "--print-config"]) == 0
     text = capsys.readouterr().out
-    assert "name: sgd" in text and "lr: 0.01" in text and "block: ISK" in text and "weight_decay: 0.0001" in text
+    assert "name: sgd" in text and "lr: 0.01" in text and "model: ssgv3_21" in text and "weight_decay: 0.0001" in text
 
 
 def test_eval_on_synthetic_scans_writes_metrics_and_report(trained, dataset, tmp_path, capsys):
@@ -255,12 +255,13 @@ def test_bench_lidar_reports_ratios():
     gen = np.random.default_rng(0)
     points = np.concatenate([gen.uniform(-30, 30, (20000, 2)), gen.uniform(-2, 1, (20000, 1)),
                              gen.uniform(0, 1, (20000, 1))], 1).astype(np.float32)
-    report = lidar_bench.run(points, "random points", repeats=1, width=64, blocks=("plain", "ISK"))
+    report = lidar_bench.run(points, "random points", repeats=1, width=64, blocks=("plain", "ISK", "released"))
     rows = {r["block"]: r for r in report.blocks}
-    assert rows["plain"]["ratio"] == 1.0 and rows["ISK"]["ratio"] > 0
-    assert rows["ISK"]["paper_ratio"] == pytest.approx(5.2 / 3.0)
-    assert report.network["ratio"] > 0 and report.knn["fraction"] > 0 and report.projection["points_per_s"] > 0
-    assert "SSGV3-21" in report.table() and json.loads(report.to_json())["points"] == 20000
+    assert rows["plain"]["ratio"] == 1.0 and rows["ISK"]["ratio"] > 0 and rows["released"]["ratio"] > 0
+    assert rows["ISK"]["paper_ratio"] == pytest.approx(5.2 / 3.0) and rows["released"]["paper_ratio"] is None
+    assert report.network["official_ratio"] > 0 and report.network["isk_ratio"] > 0
+    assert report.knn["fraction"] > 0 and report.knn["reference_ms"] > 0 and report.projection["points_per_s"] > 0
+    assert "ssgv3_21 (released)" in report.table() and json.loads(report.to_json())["points"] == 20000
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""kNN post-processing (RangeNet++) against a naive per-point loop, hand cases and a real scan."""
+"""kNN post-processing (RangeNet++) against a naive per-point loop, hand cases and a real scan; the
+default mode and the "reference" mode (RangeNet++'s KNN.py point for point)."""
 
 import math
 import time
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from pixelwise.checks import NotAChoiceError
 from pixelwise.ops import knn_refine
+from pixelwise.ops.range_knn import KNN_MODES, inverse_gaussian_weights, reference_inverse_gaussian_weights
 
 SCAN = Path("/work/shared/data/semantic-kitti/sequences/00/velodyne/000000.bin")
 LABEL = Path("/work/shared/data/semantic-kitti/sequences/00/labels/000000.label")
@@ -261,3 +264,315 @@ def test_cuda_matches_cpu():
     gpu = knn_refine(rimg.float().cuda(), labels.cuda(), pr.float().cuda(), u.cuda(), v.cuda(), num_classes=5,
                      chunk_size=64)
     assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
+
+
+# ---------------------------------------------------------------------------------------------
+# mode="reference": RangeNet++'s KNN.py, point for point.
+
+
+def reference_weights(window, sigma):
+    """The reference's float32 inverse Gaussian (1 - G / sum(G)), written out from its definition.
+
+    Grid 0..window-1 in float32, mean (window-1)/2, variance sigma^2,
+    G = 1 / (2 pi variance) * exp(-((x - mean)^2 + (y - mean)^2) / (2 variance)), normalised.
+    The float32 exp and sum are torch's CPU kernels, which the reference uses: numpy's float32 exp
+    differs from torch's in the last bit for some entries (see test_reference_weights).
+    """
+    c = np.arange(window, dtype=np.float32)
+    mean = np.float32((window - 1) / 2)
+    sq = (c[:, None] - mean) ** 2 + (c[None, :] - mean) ** 2  # exact (small half-integers)
+    arg = -sq / np.float32(2.0 * sigma**2)
+    g = np.float32(1.0 / (2.0 * math.pi * sigma**2)) * torch.exp(torch.from_numpy(arg)).numpy()
+    g = g / torch.from_numpy(g).sum().numpy()
+    return (np.float32(1.0) - g).reshape(-1)
+
+
+def naive_reference_knn(range_image, pixel_labels, point_range, u, v, *, window=7, k=7, sigma=1.0, cutoff=1.0,
+                        num_classes=20):
+    """One point at a time, the facts of the reference, in the image's dtype (numpy scalars).
+
+    Zero padding (range 0, label 0 outside the image); inside, negative ranges are inf; centre at
+    the point's own range; distance |r - r_p| * weight; the k smallest (ties: lower window index);
+    weighted distance > cutoff does not vote when cutoff > 0; votes for 0 never count; argmax over
+    1..C-1 (ties to the lowest id), so no vote gives class 1.
+    """
+    dt = np.float32 if range_image.dtype == torch.float32 else np.float64
+    rimg = range_image.numpy()
+    labs = pixel_labels.numpy()
+    h, w = rimg.shape
+    half = window // 2
+    weights = reference_weights(window, sigma).astype(dt)
+    cut = dt(cutoff)  # torch compares a tensor with a Python number in the tensor's dtype
+    out = []
+    for pr, uu, vv in zip(point_range.numpy(), u.tolist(), v.tolist()):
+        cands = []  # (weighted distance, window index, label)
+        for a in range(window):
+            for b in range(window):
+                i, j = vv + a - half, uu + b - half
+                inside = 0 <= i < h and 0 <= j < w
+                if a == half and b == half:
+                    r = pr
+                elif not inside:
+                    r = dt(0.0)
+                elif rimg[i, j] < 0:
+                    r = dt(np.inf)
+                else:
+                    r = rimg[i, j]
+                wd = dt(abs(dt(r) - pr)) * weights[a * window + b]
+                cands.append((wd, a * window + b, int(labs[i, j]) if inside else 0))
+        cands.sort(key=lambda c: (c[0], c[1]))
+        votes = [0] * num_classes
+        for wd, _, lab in cands[:k]:
+            if cutoff > 0 and wd > cut:
+                continue
+            votes[lab] += 1
+        out.append(max(range(1, num_classes), key=lambda c: (votes[c], -c)))
+    return torch.tensor(out, dtype=torch.long)
+
+
+def vectorised_reference_knn(range_image, pixel_labels, point_range, u, v, *, window=7, k=7, sigma=1.0,
+                             cutoff=1.0, num_classes=20):
+    """The same facts as :func:`naive_reference_knn`, vectorised over points with numpy (one pass per
+    window position, out-of-image positions found by bounds checks, not by padding)."""
+    rimg, labs = range_image.numpy(), pixel_labels.numpy()
+    pr, uu, vv = point_range.numpy(), u.numpy(), v.numpy()
+    dt = rimg.dtype.type
+    h, w = rimg.shape
+    half = window // 2
+    weights = reference_weights(window, sigma).astype(dt)
+    n = len(pr)
+    wd = np.empty((n, window * window), dtype=dt)
+    lab = np.empty((n, window * window), dtype=np.int64)
+    for a in range(window):
+        for b in range(window):
+            col = a * window + b
+            i, j = vv + a - half, uu + b - half
+            inside = (i >= 0) & (i < h) & (j >= 0) & (j < w)
+            ic, jc = np.clip(i, 0, h - 1), np.clip(j, 0, w - 1)
+            r = np.where(inside, rimg[ic, jc], dt(0.0))
+            r = np.where(inside & (r < 0), dt(np.inf), r)
+            if a == half and b == half:
+                r = pr
+            wd[:, col] = np.abs(r - pr) * weights[col]
+            lab[:, col] = np.where(inside, labs[ic, jc], 0)
+    order = np.argsort(wd, axis=1, kind="stable")[:, :k]
+    sel_wd, sel_lab = np.take_along_axis(wd, order, 1), np.take_along_axis(lab, order, 1)
+    ok = sel_lab != 0
+    if cutoff > 0:
+        ok &= ~(sel_wd > dt(cutoff))
+    votes = np.zeros((n, num_classes), dtype=np.int64)
+    np.add.at(votes, (np.repeat(np.arange(n), k), sel_lab.reshape(-1)), ok.reshape(-1).astype(np.int64))
+    return torch.from_numpy(votes[:, 1:].argmax(axis=1) + 1)
+
+
+def reference_scene(seed, h=6, w=20, n_points=300, num_classes=5, dtype=torch.float32):
+    """Ranges on a 0.25 m grid (exact ties) for half the pixels, off it for the others (distances
+    between the weighted and the unweighted cutoff), many near 0 (zero padding within the cutoff),
+    empty pixels, label 0 frequent, points on every border and some on empty pixels."""
+    g = torch.Generator().manual_seed(seed)
+    rimg = torch.randint(1, 12, (h, w), generator=g).double() * 0.25
+    off_grid = 0.25 * torch.rand(h, w, generator=g, dtype=torch.float64)
+    rimg += torch.where(torch.rand(h, w, generator=g) < 0.5, 0.0, off_grid)
+    rimg[torch.rand(h, w, generator=g) < 0.3] = -1.0
+    labels = torch.randint(0, num_classes, (h, w), generator=g)
+    v = torch.randint(0, h, (n_points,), generator=g)
+    u = torch.randint(0, w, (n_points,), generator=g)
+    v[:20], u[20:40] = 0, w - 1  # borders
+    pr = rimg[v, u].clamp(min=0.25) + 0.25 * torch.randint(0, 8, (n_points,), generator=g)
+    pr[-30:] = 0.5 * torch.rand(30, generator=g, dtype=torch.float64) + 0.05  # close points: padding in reach
+    return rimg.to(dtype), labels, pr.to(dtype), u, v
+
+
+def test_knn_modes():
+    assert KNN_MODES == ("default", "reference")
+
+
+@pytest.mark.parametrize("window,sigma", [(7, 1.0), (3, 0.7), (5, 2.0), (9, 0.5), (1, 1.0)])
+def test_reference_weights(window, sigma):
+    ref = reference_inverse_gaussian_weights(window, sigma)
+    assert ref.dtype == torch.float32 and ref.shape == (window * window,)
+    np.testing.assert_array_equal(ref.numpy(), reference_weights(window, sigma))
+    # the same weights as the default mode's float64 ones, up to float32 rounding; and as an
+    # all-numpy float32 computation up to numpy's exp (not bit for bit in general)
+    np.testing.assert_allclose(ref.double().numpy(), inverse_gaussian_weights(window, sigma).numpy(), rtol=0, atol=2e-7)
+    c = np.arange(window, dtype=np.float32)
+    sq = (c[:, None] - np.float32((window - 1) / 2)) ** 2 + (c[None, :] - np.float32((window - 1) / 2)) ** 2
+    gn = np.exp(-sq / np.float32(2 * sigma**2))
+    np.testing.assert_allclose(ref.numpy(), (np.float32(1) - gn / gn.sum()).reshape(-1), rtol=0, atol=2e-7)
+    assert reference_inverse_gaussian_weights(window, sigma, dtype=torch.float64).dtype == torch.float64
+
+
+def test_naive_and_vectorised_reference_oracles_agree():
+    for seed in range(3):
+        rimg, labels, pr, u, v = reference_scene(100 + seed)
+        for kw in ({"window": 7, "k": 7, "cutoff": 1.0}, {"window": 3, "k": 9, "cutoff": 0.0}):
+            a = naive_reference_knn(rimg, labels, pr, u, v, num_classes=5, **kw)
+            b = vectorised_reference_knn(rimg, labels, pr, u, v, num_classes=5, **kw)
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("window,k,sigma,cutoff", [
+    (7, 7, 1.0, 1.0), (3, 1, 1.0, 1.0), (3, 9, 0.7, 0.5), (5, 4, 2.0, 0.75), (1, 1, 1.0, 1.0), (7, 20, 1.0, 2.0),
+    (5, 12, 1.0, 0.0), (3, 9, 1.0, -1.0), (5, 25, 1.0, float("inf")), (7, 7, 1.3, 0.3),
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_reference_matches_naive_loop(window, k, sigma, cutoff, dtype):
+    rimg, labels, pr, u, v = reference_scene(window * 31 + k, dtype=dtype)
+    kw = {"window": window, "k": k, "sigma": sigma, "cutoff": cutoff, "num_classes": 5}
+    got = knn_refine(rimg, labels, pr, u, v, mode="reference", chunk_size=61, **kw)
+    assert got.dtype == torch.long
+    assert torch.equal(got, naive_reference_knn(rimg, labels, pr, u, v, **kw))
+
+
+def test_reference_scene_hits_the_cases():
+    """The random scenes do exercise the cutoff, the zero padding and the class-1 fallback."""
+    rimg, labels, pr, u, v = reference_scene(7 * 31 + 7)
+    d = vectorised_reference_knn(rimg, labels, pr, u, v, num_classes=5)
+    big = vectorised_reference_knn(rimg, labels, pr, u, v, num_classes=5, cutoff=0.0)
+    assert (d != big).any()  # the cutoff changes some points
+    own = labels[v, u]
+    assert ((own == 0) & (d == 1)).any()  # fallback to class 1 on a pixel labelled 0
+    # Padding positions of a close border point within the cutoff take one of the k places.
+    close = (pr < 0.6) & ((v == 0) | (v == 5) | (u == 0) | (u == 19))
+    assert close.any()
+    default = knn_refine(rimg, labels, pr, u, v, num_classes=5)
+    assert (default != d).any()
+
+
+def test_reference_chunk_size_does_not_matter():
+    rimg, labels, pr, u, v = reference_scene(3)
+    a = knn_refine(rimg, labels, pr, u, v, num_classes=5, chunk_size=1, mode="reference")
+    b = knn_refine(rimg, labels, pr, u, v, num_classes=5, chunk_size=10**6, mode="reference")
+    assert torch.equal(a, b)
+
+
+def test_modes_differ_fallback_and_weighted_cutoff():
+    # Two points on a pixel labelled 0 among neighbours at 8 m labelled 2 (window 3, sigma 1: the
+    # side neighbours' weight is 1 - exp(-1/2) / (1 + 4 exp(-1/2) + 4 exp(-1)) = 0.8762).
+    rimg, labels = torch.tensor([[8.0, 8.0, 8.0]]), torch.tensor([[2, 0, 2]])
+    u, v = torch.tensor([1, 1, 1]), torch.tensor([0, 0, 0])
+    # 12 m: nothing within 1 m (the zero padding is 12 m away) -> default keeps 0, reference gives 1.
+    # 9.1 m: neighbours 1.1 m away, 0.964 m weighted -> default: beyond the cutoff, keeps 0;
+    #        reference: within it, 2 votes for class 2.
+    # 8.95 m: 0.95 m, within both cutoffs -> 2 in both modes.
+    pr = torch.tensor([12.0, 9.1, 8.95])
+    assert knn_refine(rimg, labels, pr, u, v, window=3, k=9, num_classes=3).tolist() == [0, 0, 2]
+    assert knn_refine(rimg, labels, pr, u, v, window=3, k=9, num_classes=3, mode="reference").tolist() == [1, 2, 2]
+    # The pixel labelled 1 itself is not special: all votes for 0 in a 4-class problem -> class 1.
+    lab0 = torch.zeros(1, 3, dtype=torch.long)
+    assert knn_refine(rimg, lab0, pr, u, v, window=3, k=9, num_classes=4, mode="reference").tolist() == [1, 1, 1]
+    assert knn_refine(rimg, lab0, pr, u, v, window=3, k=9, num_classes=4).tolist() == [0, 0, 0]
+
+
+def test_modes_differ_zero_padding():
+    # Point at 0.5 m on the left border of a 1x3 image. Reference: the padding (range 0) is 0.5 m
+    # away, 0.438 weighted (side) or 0.462 (corner), nearer than the 1.2 m pixel (0.7 * 0.876 = 0.613):
+    # k=3 takes the centre and two side paddings (window indices 1 and 3, ties by index); they vote
+    # 0, discarded, so the centre's 3 wins. Default: the padding is empty; the centre (3) and the
+    # pixel (2) vote, a tie that goes to the lowest id, 2.
+    rimg, labels = torch.tensor([[0.5, 1.2, 1.2]]), torch.tensor([[3, 2, 2]])
+    args = (rimg, labels, torch.tensor([0.5]), torch.tensor([0]), torch.tensor([0]))
+    assert knn_refine(*args, window=3, k=3, num_classes=4, mode="reference").tolist() == [3]
+    assert knn_refine(*args, window=3, k=3, num_classes=4).tolist() == [2]
+    assert naive_reference_knn(*args, window=3, k=3, num_classes=4).tolist() == [3]
+
+
+def test_reference_without_cutoff_lets_empty_pixels_vote():
+    # Centre at 5 m labelled 1 between two empty pixels labelled 2, window 3 over a 1x3 image: six
+    # padding positions (vote 0), two empty pixels (distance inf), the centre. k=9 selects all.
+    rimg, labels = torch.tensor([[-1.0, 5.0, -1.0]]), torch.tensor([[2, 1, 2]])
+    args = (rimg, labels, torch.tensor([5.0]), torch.tensor([1]), torch.tensor([0]))
+    kw = {"window": 3, "k": 9, "num_classes": 3}
+    assert knn_refine(*args, **kw, cutoff=1.0, mode="reference").tolist() == [1]
+    for cutoff in (0.0, -2.0, float("inf")):  # no cutoff: inf distances vote, 2 votes to 1
+        assert knn_refine(*args, **kw, cutoff=cutoff, mode="reference").tolist() == [2]
+    assert knn_refine(*args, **kw, cutoff=float("inf")).tolist() == [1]  # default: empty never votes
+
+
+def test_reference_nan_is_empty():
+    rimg, labels, pr, u, v = reference_scene(9)
+    nan = rimg.clone()
+    nan[nan < 0] = float("nan")
+    for cutoff in (1.0, 0.0):
+        a = knn_refine(rimg, labels, pr, u, v, num_classes=5, cutoff=cutoff, mode="reference")
+        assert torch.equal(knn_refine(nan, labels, pr, u, v, num_classes=5, cutoff=cutoff, mode="reference"), a)
+
+
+def test_default_mode_unchanged_by_mode_argument():
+    rimg, labels, pr, u, v = random_scene(13)
+    a = knn_refine(rimg, labels, pr, u, v, num_classes=5)
+    assert torch.equal(knn_refine(rimg, labels, pr, u, v, num_classes=5, mode="default"), a)
+    assert torch.equal(a, naive_knn(rimg, labels, pr, u, v, num_classes=5))
+
+
+@pytest.mark.parametrize("kwargs,exc,name", [
+    ({"mode": "rangenet"}, NotAChoiceError, "mode must be one of default, reference; got 'rangenet'"),
+    ({"mode": None}, NotAChoiceError, "mode"),
+    ({"mode": "reference", "ignore_index": 3}, ValueError, "ignore_index must be 0 with mode='reference'"),
+    ({"mode": "reference", "ignore_index": 0.0}, TypeError, "ignore_index must be an int"),
+    ({"mode": "reference", "cutoff": float("nan")}, ValueError, "cutoff"),
+    ({"mode": "reference", "cutoff": "1"}, TypeError, "cutoff must be a number"),
+    ({"mode": "reference", "sigma": 0.0}, ValueError, "sigma must be > 0"),
+    ({"mode": "reference", "sigma": 1e-30}, ValueError, "sigma"),
+    ({"mode": "reference", "window": 3, "k": 10}, ValueError, "k must be <= 9"),
+    ({"cutoff": 0.0}, ValueError, "cutoff must be > 0"),  # default mode: a cutoff is required
+])
+def test_reference_bad_arguments(kwargs, exc, name):
+    rimg, labels, pr, u, v = random_scene(1, h=4, w=6, n_points=10)
+    with pytest.raises(exc, match=name):
+        knn_refine(rimg, labels, pr, u, v, **{"num_classes": 5, **kwargs})
+    with pytest.raises(ValueError, match="num_classes must be >= 2"):
+        knn_refine(rimg, labels.clamp(max=0), pr, u, v, num_classes=1, mode="reference")
+
+
+def _real_scan_64x512():
+    from pixelwise.data.datasets.semantic_kitti import LabelMap
+    from pixelwise.data.io.semantic_kitti import read_label, read_scan
+    from pixelwise.data.transforms.spherical_projection import ProjectionConfig, project, project_labels
+
+    points = read_scan(SCAN)
+    semantic, _ = read_label(LABEL, len(points))
+    truth = LabelMap.default().to_train(semantic)
+    image = project(points, ProjectionConfig(64, 512))
+    pix = project_labels(truth, image, fill=0)
+    # A network-like prediction: 10% of the pixels (empty ones included) relabelled at random.
+    rng = np.random.default_rng(0)
+    noisy = rng.random(pix.shape) < 0.1
+    pix[noisy] = rng.integers(0, 20, size=int(noisy.sum()))
+    return (torch.from_numpy(image.channels[0]), torch.from_numpy(pix), torch.from_numpy(image.point_range),
+            torch.from_numpy(image.u), torch.from_numpy(image.v))
+
+
+@pytest.mark.skipif(not (SCAN.exists() and LABEL.exists()), reason="SemanticKITTI sample not available")
+def test_real_scan_reference_mode_matches_oracle():
+    rimg, pix, pr, u, v = _real_scan_64x512()
+    assert rimg.dtype == pr.dtype == torch.float32 and len(pr) > 100_000 and bool((rimg < 0).any())
+    for kw in ({}, {"window": 5, "k": 9, "cutoff": 0.0}):
+        got = knn_refine(rimg, pix, pr, u, v, mode="reference", **kw)
+        want = vectorised_reference_knn(rimg, pix, pr, u, v, **kw)  # every point of the scan
+        assert torch.equal(got, want)
+        assert int(got.min()) >= 1 and int(got.max()) < 20
+    # a few thousand points against the naive per-point loop as well
+    sel = torch.from_numpy(np.random.default_rng(1).choice(len(pr), 2000, replace=False))
+    assert torch.equal(got[sel], naive_reference_knn(rimg, pix, pr[sel], u[sel], v[sel], window=5, k=9, cutoff=0.0))
+    # the reference's 1 m cutoff on weighted distances differs from ours somewhere on a real scan
+    assert (knn_refine(rimg, pix, pr, u, v, mode="reference") != knn_refine(rimg, pix, pr, u, v)).any()
+
+
+@pytest.mark.skipif(not (SCAN.exists() and LABEL.exists()), reason="SemanticKITTI sample not available")
+def test_real_scan_default_mode_matches_naive_loop():
+    rimg, pix, pr, u, v = _real_scan_64x512()
+    rimg, pr = rimg.double(), pr.double()  # the naive loop computes in float64
+    sel = torch.from_numpy(np.random.default_rng(2).choice(len(pr), 3000, replace=False))
+    got = knn_refine(rimg, pix, pr, u, v)
+    assert torch.equal(got[sel], naive_knn(rimg, pix, pr[sel], u[sel], v[sel]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_reference_matches_cpu():
+    rimg, labels, pr, u, v = reference_scene(21, h=16, w=64, n_points=3000)
+    for cutoff in (1.0, 0.0):
+        cpu = knn_refine(rimg, labels, pr, u, v, num_classes=5, chunk_size=256, cutoff=cutoff, mode="reference")
+        gpu = knn_refine(rimg.cuda(), labels.cuda(), pr.cuda(), u.cuda(), v.cuda(), num_classes=5, chunk_size=256,
+                         cutoff=cutoff, mode="reference")
+        assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)

@@ -1,19 +1,35 @@
 """Semantic segmentation scores with the SemanticKITTI protocol (per-class IoU, mIoU, accuracy).
 
-The protocol is the one of the official ``iouEval`` evaluator:
+The confusion matrix is accumulated over all points of all scans (not averaged per scan) and
+indexed ``[target, pred]`` (rows are the ground truth). Two formulas treat the ignored classes
+(SemanticKITTI: 0, "unlabeled") differently; ``formula=`` picks one:
 
-* the confusion matrix is accumulated over all points of all scans (not averaged per scan);
-* the rows **and** columns of ignored classes are zeroed: points whose ground truth is ignored
-  do not count, and neither do labelled points predicted as an ignored class (they are neither
-  a true positive nor a false negative of their class);
-* ``tp = diag``, ``fp = column sum - tp``, ``fn = row sum - tp`` (matrix indexed
-  ``[target, pred]``), ``iou = tp / (tp + fp + fn)`` with 0 when the denominator is 0;
+* :data:`SERVER` (``"server"``, the default): the formula of the benchmark server and of
+  ``semantic-kitti-api`` since its 2019-09-06 fix ("fixed overly optimistic iou calculation").
+  Only the **rows** of ignored classes are zeroed: points whose ground truth is ignored do not
+  count, but a labelled point predicted as an ignored class is a false negative of its true class.
+  This is the number the leaderboard reports, hence the default.
+* :data:`ROWS_AND_COLUMNS` (``"rows_and_columns"``): the formula of the SqueezeSegV3 and
+  lidar-bonnetal repositories, which the papers' numbers use; the server dropped it on
+  2019-09-06. The rows **and** columns of ignored classes are zeroed, so a labelled point
+  predicted as an ignored class counts nowhere (neither a true positive nor a false negative) --
+  the optimistic formula: its IoUs are never lower than the server's.
+
+Then, for both:
+
+* ``tp = diag``, ``fp = column sum - tp``, ``fn = row sum - tp``,
+  ``iou = tp / (tp + fp + fn)`` with 0 when the denominator is 0;
 * mIoU is the mean over all non-ignored classes, *including* classes absent from the ground
   truth (their IoU is 0, or 0 as well when nothing predicted them) -- so on a small sample the
   official mIoU is pulled down by absent classes; :attr:`SegmentationScores.miou_present`
   averages only over classes that occur in the ground truth;
-* accuracy ``= sum(tp) / (sum(tp) + sum(fp))`` over non-ignored classes, i.e. the fraction of
-  correctly labelled points among points with a non-ignored label *and* a non-ignored prediction.
+* accuracy ``= sum(tp) / (sum(tp) + sum(fp))`` over non-ignored classes (the server's
+  ``getacc``): the fraction of correctly labelled points among points with a non-ignored label
+  *and* a non-ignored prediction. Points predicted as an ignored class are not in the
+  denominator, so the accuracy is the same under both formulas.
+
+With ``ignore=()`` (e.g. the VOC-style ``segment`` task) nothing is zeroed and the two formulas
+are identical.
 
 :func:`boundary_band` selects the pixels near label boundaries (the "trimap"), to score the same
 measures on edges only.
@@ -30,9 +46,22 @@ import torch
 import torch.distributed as dist
 from scipy.ndimage import distance_transform_edt
 
-from ..checks import WrongTypeError, check_int, check_positive_int
+from ..checks import WrongTypeError, check_choice, check_int, check_positive_int
 
-__all__ = ["ConfusionAccumulator", "SegmentationScores", "boundary_band", "confusion_matrix", "segmentation_scores"]
+__all__ = [
+    "FORMULAS",
+    "ROWS_AND_COLUMNS",
+    "SERVER",
+    "ConfusionAccumulator",
+    "SegmentationScores",
+    "boundary_band",
+    "confusion_matrix",
+    "segmentation_scores",
+]
+
+SERVER = "server"  # zero the rows (ground truth) of ignored classes: the benchmark server since 2019-09-06
+ROWS_AND_COLUMNS = "rows_and_columns"  # zero rows and columns: SqueezeSegV3 / lidar-bonnetal, the papers' numbers
+FORMULAS = (SERVER, ROWS_AND_COLUMNS)
 
 
 def _as_int_tensor(x, name: str) -> torch.Tensor:
@@ -89,12 +118,14 @@ class SegmentationScores:
     Attributes:
         iou: ``(num_classes,)`` float64 IoU per class; NaN for ignored classes.
         miou: mean IoU over all non-ignored classes (absent classes count, as 0 or their IoU).
-        accuracy: correct points / points with non-ignored label and prediction.
+        accuracy: correct points / points with non-ignored label and prediction (the same under
+            both formulas).
         present: ``(num_classes,)`` bool, the class has ground-truth points (in the matrix as
-            given, before ignored columns are zeroed).
+            given, before anything is zeroed).
         miou_present: mean IoU over non-ignored classes present in the ground truth (NaN if none).
         confusion: the ``(num_classes, num_classes)`` int64 matrix ``[target, pred]`` as given.
         ignore: the ignored class ids.
+        formula: :data:`SERVER` or :data:`ROWS_AND_COLUMNS`, how ignored classes were dropped.
     """
 
     iou: np.ndarray
@@ -104,6 +135,7 @@ class SegmentationScores:
     miou_present: float
     confusion: np.ndarray
     ignore: tuple[int, ...] = (0,)
+    formula: str = SERVER
 
     def to_dict(self, class_names: Sequence[str] | None = None) -> dict:
         """A JSON-friendly dict: scalars, per-class IoU and presence by name (NaN -> ``None``)."""
@@ -123,6 +155,7 @@ class SegmentationScores:
             "iou": {name: _nan_to_none(float(v)) for name, v in zip(names, self.iou)},
             "present": {name: bool(p) for name, p in zip(names, self.present)},
             "ignore": [names[c] for c in self.ignore],
+            "formula": self.formula,
             "confusion": self.confusion.astype(np.int64).tolist(),
         }
 
@@ -134,26 +167,35 @@ def _check_ignore(ignore: Iterable[int], n: int) -> tuple[int, ...]:
     return out
 
 
-def segmentation_scores(confusion, ignore: Iterable[int] = (0,)) -> SegmentationScores:
+def segmentation_scores(confusion, ignore: Iterable[int] = (0,), *, formula: str = SERVER) -> SegmentationScores:
     """Per-class IoU, mIoU and accuracy from a ``[target, pred]`` confusion matrix.
 
-    Implements the SemanticKITTI ``iouEval`` protocol exactly (see the module docstring): the
-    rows and columns of ``ignore`` classes are zeroed first; ``iou = tp / (tp + fp + fn)`` (0 when
-    the denominator is 0); mIoU averages all non-ignored classes.
+    Implements the SemanticKITTI evaluation exactly (see the module docstring): the rows of
+    ``ignore`` classes (``formula="server"``), or their rows and columns
+    (``formula="rows_and_columns"``), are zeroed first; ``iou = tp / (tp + fp + fn)`` (0 when the
+    denominator is 0); mIoU averages all non-ignored classes.
 
     Args:
         confusion: ``(C, C)`` non-negative integer matrix (torch or numpy), rows = ground truth.
         ignore: class ids left out of every score (SemanticKITTI: ``(0,)``, "unlabeled").
+        formula: :data:`SERVER` (``"server"``, the benchmark server's, default) or
+            :data:`ROWS_AND_COLUMNS` (``"rows_and_columns"``, the formula of the SqueezeSegV3 and
+            lidar-bonnetal repositories, which the papers' numbers use; the server dropped it on
+            2019-09-06). Identical when ``ignore`` is empty.
 
     Returns:
         :class:`SegmentationScores`.
 
     Example:
         >>> m = torch.tensor([[5, 1, 0], [2, 3, 1], [0, 1, 4]])
-        >>> s = segmentation_scores(m, ignore=(0,))
+        >>> s = segmentation_scores(m, ignore=(0,))  # the 2 points of class 1 predicted 0 are misses
+        >>> [round(float(x), 4) for x in s.iou[1:]], round(s.miou, 4), round(s.accuracy, 4)
+        ([0.4286, 0.6667], 0.5476, 0.7778)
+        >>> s = segmentation_scores(m, ignore=(0,), formula="rows_and_columns")  # they do not count
         >>> [round(float(x), 4) for x in s.iou[1:]], round(s.miou, 4), round(s.accuracy, 4)
         ([0.6, 0.6667], 0.6333, 0.7778)
     """
+    formula = check_choice(formula, "formula", FORMULAS)
     if isinstance(confusion, torch.Tensor):
         conf = confusion.detach().cpu().numpy()
     else:
@@ -171,8 +213,9 @@ def segmentation_scores(confusion, ignore: Iterable[int] = (0,)) -> Segmentation
 
     original = conf.astype(np.float64)
     c = original.copy()
-    c[list(ign), :] = 0
-    c[:, list(ign)] = 0
+    c[list(ign), :] = 0  # points whose ground truth is ignored: both formulas
+    if formula == ROWS_AND_COLUMNS:
+        c[:, list(ign)] = 0  # labelled points predicted as an ignored class: only the old formula
     tp = np.diag(c).copy()
     fp = c.sum(axis=0) - tp
     fn = c.sum(axis=1) - tp
@@ -186,7 +229,8 @@ def segmentation_scores(confusion, ignore: Iterable[int] = (0,)) -> Segmentation
     sel = include & present
     miou_present = float(iou[sel].mean()) if sel.any() else float("nan")
     return SegmentationScores(iou=iou, miou=miou, accuracy=accuracy, present=present,
-                              miou_present=miou_present, confusion=conf.astype(np.int64), ignore=ign)
+                              miou_present=miou_present, confusion=conf.astype(np.int64), ignore=ign,
+                              formula=formula)
 
 
 class ConfusionAccumulator:
@@ -195,6 +239,8 @@ class ConfusionAccumulator:
     Args:
         num_classes: number of classes.
         ignore: class ids left out of the scores (the matrix itself counts everything).
+        formula: how :meth:`scores` drops ignored classes, :data:`SERVER` (default) or
+            :data:`ROWS_AND_COLUMNS` (see :func:`segmentation_scores`).
         device: where :attr:`matrix` lives (CPU by default; use the CUDA device for NCCL).
 
     Attributes:
@@ -209,9 +255,11 @@ class ConfusionAccumulator:
         [0.6666666666666666, 0.5]
     """
 
-    def __init__(self, num_classes: int, ignore: Iterable[int] = (0,), device: torch.device | str | None = None):
+    def __init__(self, num_classes: int, ignore: Iterable[int] = (0,), device: torch.device | str | None = None,
+                 *, formula: str = SERVER):
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.ignore = _check_ignore(ignore, self.num_classes)
+        self.formula = check_choice(formula, "formula", FORMULAS)
         self.matrix = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long,
                                   device=torch.device(device) if device is not None else None)
 
@@ -238,8 +286,10 @@ class ConfusionAccumulator:
     def reset(self) -> None:
         self.matrix.zero_()
 
-    def scores(self) -> SegmentationScores:
-        return segmentation_scores(self.matrix, ignore=self.ignore)
+    def scores(self, *, formula: str | None = None) -> SegmentationScores:
+        """Scores of the counts so far, with :attr:`formula` unless ``formula`` overrides it."""
+        return segmentation_scores(self.matrix, ignore=self.ignore,
+                                   formula=self.formula if formula is None else formula)
 
 
 def _band_2d(label: np.ndarray, width: int, ignore_index: int | None) -> np.ndarray:

@@ -1,286 +1,178 @@
-"""SqueezeSegV3 (Xu et al. 2020): LiDAR range-image segmentation with spatially-adaptive convolution.
+"""SqueezeSegV3 (Xu et al. 2020) as the authors released and benchmarked it.
 
-Registered as ``ssgv3_21`` and ``ssgv3_53``; ``create_model("ssgv3_21", block="plain", width=0.25)``.
+Registered as ``ssgv3_21`` and ``ssgv3_53``; ``create_model("ssgv3_21")`` is the released
+SSGV3-21 (9,247,140 parameters), ``create_model("ssgv3_53")`` SSGV3-53 (25,959,588). Official
+checkpoints load through :mod:`pixelwise.tasks.lidar.official`. The paper's prose describes a
+somewhat different network; its block-swappable form for the Table-3 ablation is
+:mod:`pixelwise.models.squeezeseg_ablation` (``ssgv3_ablation_21`` / ``_53``).
 
-Input and raw attention input
-    ``x`` is the normalised ``(B, 5, H, W)`` range image (range, x, y, z, remission). The raw
-    input ``X0`` of every attention branch is ``x[:, 1:4]`` (normalised x, y, z); each adaptive
-    layer gets it resized with nearest-neighbour sampling to its own resolution (no coordinate is
-    invented between two surfaces). ``W`` must be a multiple of 8 (three width halvings); ``H``
-    is free because it is never reduced.
+Input
+    ``x`` is the normalised ``(B, 5, H, W)`` range image (range, x, y, z, remission);
+    ``x[:, 1:4]`` (normalised xyz) drives every attention. ``W`` must be a multiple of 8.
 
-Backbone (RangeNet / Darknet with the SqueezeSegV3 changes)
-    * Stem: 3x3 conv ``in -> stem`` + BN + LeakyReLU(0.1) at full resolution.
-    * Five stages with ``(64, 128, 256, 256, 256) * width`` channels (rounded, at least 4; the
-      stem is scaled by ``width`` too) and ``(1, 1, 2, 2, 1)`` (depth 21) or ``(1, 2, 8, 8, 4)``
-      (depth 53) residual blocks. Each stage opens with a 3x3 conv + BN + LeakyReLU whose stride
-      is *width only*: ``(1,1), (1,2), (1,2), (1,2), (1,1)``. RangeNet's last two downsamplings
-      are removed, so the stage outputs lie at width scales 1, 1/2, 1/4, 1/8, 1/8 and the 64 rows
-      of a LiDAR image are never collapsed (bottleneck 64 x 256 for a 64 x 2048 scan).
-      ``Dropout2d(dropout)`` closes every stage.
-    * Residual block (:class:`SacResidualBlock`): two stacked 3x3 convs C -> C,
-      ``out = LReLU(BN(conv2(LReLU(BN(first(x)))))) + x``. The paper swaps the *first* conv; this
-      implementation keeps RangeNet's "two convs" shape but uses two 3x3 C -> C convs (not
-      Darknet's 1x1 bottleneck then 3x3) so that every ``block`` variant changes exactly one
-      operator. ``block`` picks ``first``:
+Backbone (``stem``, ``stages``)
+    * Stem: 3x3 conv ``5 -> 32`` (no bias), BN, LeakyReLU(0.1).
+    * Five stages, ``(in, out)`` channels (32, 64), (64, 128), (128, 256), (256, 256), (256, 256),
+      with 1,1,2,2,1 (SSGV3-21) or 1,2,8,8,4 (SSGV3-53) :class:`~pixelwise.nn.SacBlock` s that run
+      at the stage's *input* channels and width. Stages 1-3 then end with a 3x3 conv (no bias)
+      of stride (1, 2) to the output channels, BN, LeakyReLU(0.1); stages 4-5 have no conv (their
+      in and out channels agree). ``Dropout2d`` closes every stage.
+    * After each downsampling stage the xyz channels are resized to the new width by bilinear
+      interpolation with ``align_corners=True``, as released.
+    * The input of each downsampling stage (the stem's output, then stage 1's and 2's) is kept,
+      detached, as the skip of the decoder block at that width: no gradient flows through skips.
 
-      ========  ===============================================================================
-      plain     ``nn.Conv2d`` 3x3 (RangeNet-style baseline)
-      S/IS/SK/  ``SacConv2d`` 3x3 of that variant; attention = 7x7 conv on X0 + BN + sigmoid
-      ISK       (ISK is SqueezeSegV3's choice)
-      PAC       ``PacConv2d`` 3x3, Gaussian kernel of a learnable 1x1 embedding of X0 (3 -> 3,
-                initialised to the identity, so the initial kernel is ``exp(-|dxyz|^2 / 2)`` of
-                normalised coordinates): PAC = SAC-SK with a Gaussian of feature differences
-      SE        squeeze-excitation on the block input, then a plain conv (SE = SAC-I)
-      CBAM      CBAM on the block input, then a plain conv (SAC-I then SAC-S)
-      CAM       SqueezeSegV2's CAM on the block input, then a plain conv (CAM = SAC-IS)
-      ========  ===============================================================================
+Decoder (``decoder``)
+    Five blocks, ``(in, out)`` 256->256, 256->256, 256->128, 128->64, 64->32, width strides
+    1, 1, 2, 2, 2. A stride-1 block opens with a 3x3 conv, a stride-2 block with a
+    ``ConvTranspose2d`` of kernel (1, 4), stride (1, 2), padding (0, 1) (both with bias); then BN,
+    LeakyReLU(0.1) and a residual block (1x1 conv ``out -> in``, BN, LeakyReLU, 3x3 conv ``in ->
+    out``, BN, LeakyReLU, plus its input). After an upsampling block the skip of that width is
+    added. ``Dropout2d`` on the last block's output.
 
-      The first conv is stored as ``conv1`` for every type (``SacConv2d`` and ``PacConv2d``
-      subclass ``nn.Conv2d``), so a ``plain`` state dict loads into an ``SK``/``ISK`` block with
-      ``strict=False`` (only the attention weights are extra). Convs followed by BN have no bias.
+Heads (``heads``, in :attr:`SqueezeSegV3.head_scales` order 1, 2, 4, 8, 8)
+    ``Dropout2d`` then a conv to ``num_classes`` logits: 3x3 on decoder block 5 (32 ch, full
+    width), 1x1 on block 4 (64, W/2), block 3 (128, W/4), block 2 (256, W/8), block 1 (256, W/8).
+    ``heads[0]`` is the prediction. The release returns their softmax and trains with the NLL of
+    its log; here they return logits, and the loss takes ``log_softmax``.
 
-Shared layers (:mod:`pixelwise.nn.blocks`)
-    Every conv + BN + LeakyReLU (stem, stage openings, decoder) is a
-    :func:`~pixelwise.nn.blocks.conv_norm_act`; the residual block subclasses
-    :class:`~pixelwise.nn.blocks.BasicBlock`.
+Batch norm momentum is 0.01 (the release's ``bn_d``) in the stem, stage convs and decoder, and 0.1
+inside the SAC blocks. ``width`` scales every channel count (1 is the release).
 
-Decoder and heads
-    Three upsampling blocks 1/8 -> 1/4 -> 1/2 -> 1: ``ConvTranspose2d`` kernel (1, 4), stride
-    (1, 2), padding (0, 1) (exactly doubles the width, keeps the height) to the skip's channels,
-    BN, LeakyReLU, *add* the encoder skip (outputs of stages 3, 2, 1), then 3x3 conv + BN +
-    LeakyReLU. Five heads (``Dropout2d`` + 1x1 conv to ``num_classes`` logits) at width scales
-    ``head_scales = (1, 2, 4, 8, 8)``: the final decoder output (the prediction), the decoder
-    outputs at 1/2 and 1/4, and the encoder outputs of stage 5 and stage 4. The last four are the
-    multi-layer supervision of Eq. 5 (labels downsampled 1x, 2x, 4x, 8x, 8x along the width).
-    ``forward(x, aux)`` returns all five when ``aux`` (default: ``self.training``), else the
-    ``(B, num_classes, H, W)`` prediction.
-
-Model card (``num_classes=20, in_channels=5``, width 1; pinned in ``tests/test_squeezeseg_model.py``)
-    ============  ==========  ==========  ========================
-    model         plain       ISK         ISK extra params
-    ============  ==========  ==========  ========================
-    ssgv3_21       9,064,132  11,051,332  +1,987,200 (+21.9 %)
-    ssgv3_53      27,069,636  34,413,636  +7,344,000 (+27.1 %)
-    ============  ==========  ==========  ========================
-
-    Each ISK layer adds a ``3 -> 9C`` 7x7 conv (with bias) and a ``9C`` BN, ``9C * (3*49 + 1) +
-    2 * 9C = 1350 C`` parameters, one layer per residual block. The paper reports +14.9 % for
-    SAC-ISK on SSGV3-21 (Table 1); the gap comes from its Darknet blocks (1x1 bottleneck then 3x3)
-    against the two full 3x3 convs used here, and from its exact channel bookkeeping, which the
-    paper does not give. Other blocks on ssgv3_21: S 9,065,182; IS 9,284,932; SK 9,073,582;
-    PAC 9,064,216; SE 9,109,216; CBAM 9,109,909; CAM 9,109,216.
+Parameter count at width 1 (pinned in ``tests/test_squeezeseg_official.py``): SSGV3-21 9,247,140
+(backbone 6,129,120, decoder 3,098,080, heads 19,940); SSGV3-53 25,959,588.
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.blocks import BasicBlock, conv_norm_act, scale_channels
-from ..nn.pac import PacConv2d
-from ..nn.sac import CAM, CBAM, SacConv2d, SqueezeExcitation
+from ..checks import check_float, check_int, check_positive_int, check_tensor
+from ..nn.blocks import conv_norm_act, scale_channels
+from ..nn.sac import SacBlock
 from .registry import register_model
 
-BLOCK_TYPES = ("plain", "S", "IS", "SK", "ISK", "PAC", "SE", "CBAM", "CAM")
-STAGE_CHANNELS = (64, 128, 256, 256, 256)
+__all__ = ["SqueezeSegV3", "ssgv3_21", "ssgv3_53"]
+
+STAGE_CHANNELS = ((32, 64), (64, 128), (128, 256), (256, 256), (256, 256))
 STAGE_BLOCKS = {21: (1, 1, 2, 2, 1), 53: (1, 2, 8, 8, 4)}
-STAGE_STRIDES = ((1, 1), (1, 2), (1, 2), (1, 2), (1, 1))
+STAGE_DOWNSAMPLES = (True, True, True, False, False)
+DECODER_CHANNELS = ((256, 256), (256, 256), (256, 128), (128, 64), (64, 32))
+DECODER_UPSAMPLES = (False, False, True, True, True)
+STEM_CHANNELS = 32
 NEGATIVE_SLOPE = 0.1
+BN_MOMENTUM = 0.01  # the release's bn_d (its SAC blocks keep PyTorch's 0.1)
 MIN_CHANNELS = 4
-_SAC = ("S", "IS", "SK", "ISK")
-_PRE_ATTENTION = {"SE": SqueezeExcitation, "CBAM": CBAM, "CAM": CAM}
 
 
 def _lrelu() -> nn.LeakyReLU:
     return nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
 
 
-def _resize_raw(raw: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    size = tuple(like.shape[-2:])
-    return raw if tuple(raw.shape[-2:]) == size else F.interpolate(raw, size=size, mode="nearest")
+def _set_momentum(module: nn.Module, momentum: float) -> nn.Module:
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = momentum
+    return module
 
 
-def _check_block(block) -> None:
-    if block not in BLOCK_TYPES:
-        raise ValueError(f"block must be one of {BLOCK_TYPES}, got {block!r}")
+class EncoderStage(nn.Module):
+    """SAC blocks at the input channels and width, then (when ``downsample``) a 3x3 conv of
+    width stride 2 + BN + LeakyReLU to ``c_out``; ``Dropout2d`` last."""
 
-
-class SacResidualBlock(BasicBlock):
-    """SqueezeSegV3 residual block: ``LReLU(BN(conv2(LReLU(BN(first(x)))))) + x``.
-
-    ``block`` selects ``first`` (see the module docstring): ``"plain"`` 3x3 conv, a SAC variant
-    (``"S"``, ``"IS"``, ``"SK"``, ``"ISK"``), ``"PAC"``, or a plain conv preceded by ``"SE"``,
-    ``"CBAM"`` or ``"CAM"`` attention on the block input. Called as ``block(x, raw)`` where
-    ``raw`` is ``X0`` at any resolution (resized here with nearest-neighbour sampling).
-
-    A :class:`pixelwise.nn.blocks.BasicBlock` (identity shortcut, activation before the add)
-    whose first convolution is the adaptive one.
-
-    Example:
-        >>> import torch
-        >>> blk = SacResidualBlock(16, "ISK")
-        >>> blk(torch.randn(2, 16, 8, 32), torch.randn(2, 3, 8, 64)).shape
-        torch.Size([2, 16, 8, 32])
-    """
-
-    def __init__(self, channels: int, block: str = "ISK", raw_channels: int = 3, attention_kernel_size: int = 7,
-                 reduction: int = 16):
-        _check_block(block)
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
-        super().__init__(channels, channels, act=_lrelu, act_after_add=False,
-                         make_conv1=partial(self._build_first, channels, block, raw_channels, attention_kernel_size,
-                                            reduction))
-        self.block = block
-        self.channels = channels
-        self.raw_channels = raw_channels
-
-    def _build_first(self, channels, block, raw_channels, attention_kernel_size, reduction) -> nn.Module:
-        """``conv1`` for ``block``, after registering what it needs (``pre_attention``, ``guide``)
-        ahead of it, where checkpoints have them."""
-        self.pre_attention = _PRE_ATTENTION[block](channels, reduction) if block in _PRE_ATTENTION else None
-        self.guide = None
-        if block in _SAC:
-            return SacConv2d(channels, channels, 3, padding=1, bias=False, variant=block,
-                             raw_channels=raw_channels, attention_kernel_size=attention_kernel_size)
-        if block == "PAC":
-            self.guide = nn.Conv2d(raw_channels, raw_channels, 1)
-            with torch.no_grad():
-                self.guide.weight.copy_(torch.eye(raw_channels).view(raw_channels, raw_channels, 1, 1))
-                self.guide.bias.zero_()
-            return PacConv2d(channels, channels, 3, padding=1, bias=False, kernel_type="gaussian")
-        return nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-
-    def first(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-        """The (possibly adaptive) first convolution."""
-        if self.block in _SAC:
-            return self.conv1(x, _resize_raw(raw, x))
-        if self.block == "PAC":
-            return self.conv1(x, self.guide(_resize_raw(raw, x)))
-        if self.pre_attention is not None:
-            x = self.pre_attention(x)
-        return self.conv1(x)
-
-    def forward(self, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
-        return self.forward_after_conv1(self.first(x, raw), x)
-
-    def extra_repr(self) -> str:
-        return f"channels={self.channels}, block={self.block!r}"
-
-
-class _Stage(nn.Module):
-    """Width-only strided 3x3 conv + BN + LReLU, residual blocks, Dropout2d."""
-
-    def __init__(self, c_in, c_out, stride, n_blocks, block, raw_channels, attention_kernel_size, dropout):
+    def __init__(self, c_in: int, c_out: int, n_blocks: int, downsample: bool, dropout: float):
         super().__init__()
-        self.down = conv_norm_act(c_in, c_out, 3, stride, act=_lrelu)
-        self.blocks = nn.ModuleList(SacResidualBlock(c_out, block, raw_channels, attention_kernel_size)
-                                    for _ in range(n_blocks))
+        if not downsample and c_in != c_out:
+            raise ValueError(f"a stage without downsampling keeps its channels, got {c_in} -> {c_out}")
+        self.blocks = nn.ModuleList(SacBlock(c_in) for _ in range(n_blocks))
+        self.down = _set_momentum(conv_norm_act(c_in, c_out, 3, (1, 2), act=_lrelu), BN_MOMENTUM) if downsample else None
         self.dropout = nn.Dropout2d(dropout)
 
-    def forward(self, x, raw):
-        x = self.down(x)
-        if self.blocks:
-            raw = _resize_raw(raw, x)  # once per stage; the blocks then skip their own resize
-        for blk in self.blocks:
-            x = blk(x, raw)
-        return self.dropout(x)
+    def forward(self, x: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stage's output and the xyz channels at its width."""
+        for block in self.blocks:
+            x = block(x, xyz)
+        if self.down is not None:
+            x = self.down(x)
+            xyz = F.interpolate(xyz, size=tuple(x.shape[-2:]), mode="bilinear", align_corners=True)
+        return self.dropout(x), xyz
 
 
-class _UpBlock(nn.Module):
-    """Transposed conv (1, 4) / (1, 2) doubling the width, BN, LReLU, + skip, 3x3 conv + BN + LReLU."""
+class DecoderBlock(nn.Module):
+    """3x3 conv (stride 1) or (1, 4) transposed conv (width x2), BN, LeakyReLU, then a residual
+    block 1x1 ``out -> in`` / 3x3 ``in -> out`` with LeakyReLU before the add."""
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in: int, c_out: int, upsample: bool):
         super().__init__()
-        self.up = conv_norm_act(c_in, c_out, (1, 4), stride=(1, 2), padding=(0, 1), act=_lrelu,
-                                conv_layer=nn.ConvTranspose2d)
-        self.conv = conv_norm_act(c_out, c_out, 3, act=_lrelu)
+        if upsample:
+            self.up = conv_norm_act(c_in, c_out, (1, 4), stride=(1, 2), padding=(0, 1), act=_lrelu, bias=True,
+                                    conv_layer=nn.ConvTranspose2d)
+        else:
+            self.up = conv_norm_act(c_in, c_out, 3, act=_lrelu, bias=True)
+        self.residual = nn.Sequential(conv_norm_act(c_out, c_in, 1, act=_lrelu), conv_norm_act(c_in, c_out, 3, act=_lrelu))
+        self.upsample = upsample
+        _set_momentum(self, BN_MOMENTUM)
 
-    def forward(self, x, skip):
-        return self.conv(self.up(x) + skip)
-
-
-def _head(c_in, num_classes, dropout) -> nn.Sequential:
-    return nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(c_in, num_classes, 1))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.up(x)
+        return self.residual(y) + y
 
 
 class SqueezeSegV3(nn.Module):
-    """SqueezeSegV3-21/53 for ``(B, in_channels, H, W)`` range images, ``W`` a multiple of 8.
+    """The released SqueezeSegV3-21/53 for ``(B, in_channels, H, W)`` range images, ``W`` a
+    multiple of 8 (see the module docstring for the layer-by-layer description).
 
     Args:
-        num_classes: logits per pixel (20 for SemanticKITTI with class 0 "unlabeled").
-        in_channels: input channels (range, x, y, z, remission = 5); channels 1:4 are the raw
-            xyz input ``X0`` of the attention branches, so at least 4.
-        depth: 21 or 53 (blocks per stage ``(1,1,2,2,1)`` or ``(1,2,8,8,4)``).
-        block: first conv of every residual block, one of :data:`BLOCK_TYPES`.
-        width: channel multiplier (stage channels ``round(c * width)``, at least 4).
-        stem_channels: stem width before the multiplier.
-        dropout: ``Dropout2d`` probability after each stage and before each head.
-        attention_kernel_size: kernel of the SAC attention conv on ``X0`` (7 in the paper).
-
-    Attributes:
-        head_scales: ``(1, 2, 4, 8, 8)``, the width downsampling factor of each head.
+        num_classes: logits per pixel (20 for SemanticKITTI, class 0 "unlabeled").
+        in_channels: input channels (range, x, y, z, remission = 5); channels 1:4 are xyz.
+        depth: 21 or 53.
+        width: channel multiplier (1 = the release; other values for small CPU runs).
+        dropout: ``Dropout2d`` probability after every stage, on the decoder output and before
+            every head (0.01 in the release's yaml).
 
     Example:
         >>> import torch
         >>> net = SqueezeSegV3(depth=21, width=0.125).eval()
-        >>> net(torch.randn(1, 5, 16, 64)).shape
-        torch.Size([1, 20, 16, 64])
-        >>> [t.shape[-1] for t in net(torch.randn(1, 5, 16, 64), aux=True)]
+        >>> net(torch.randn(1, 5, 8, 64)).shape
+        torch.Size([1, 20, 8, 64])
+        >>> [t.shape[-1] for t in net(torch.randn(1, 5, 8, 64), aux=True)]
         [64, 32, 16, 8, 8]
     """
 
     head_scales = (1, 2, 4, 8, 8)
 
-    def __init__(self, num_classes: int = 20, in_channels: int = 5, depth: int = 21, block: str = "ISK",
-                 width: float = 1.0, stem_channels: int = 32, dropout: float = 0.01, attention_kernel_size: int = 7):
+    def __init__(self, num_classes: int = 20, in_channels: int = 5, depth: int = 21, width: float = 1.0,
+                 dropout: float = 0.01):
         super().__init__()
         if depth not in STAGE_BLOCKS:
             raise ValueError(f"depth must be one of {tuple(STAGE_BLOCKS)}, got {depth!r}")
-        _check_block(block)
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 4:
-            raise ValueError(f"in_channels must be an int >= 4 (channels 1:4 are x, y, z), got {in_channels!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-        if not isinstance(width, (int, float)) or isinstance(width, bool) or not width > 0:
-            raise ValueError(f"width must be a positive number, got {width!r}")
-        if isinstance(stem_channels, bool) or not isinstance(stem_channels, int) or stem_channels < 1:
-            raise ValueError(f"stem_channels must be a positive int, got {stem_channels!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.num_classes, self.in_channels, self.depth, self.block = num_classes, in_channels, depth, block
-        self.width = float(width)
-        ch = [scale_channels(c, width, MIN_CHANNELS) for c in STAGE_CHANNELS]
-        self.stage_channels = tuple(ch)
-        stem = scale_channels(stem_channels, width, MIN_CHANNELS)
-        raw_channels = 3
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.in_channels = check_int(in_channels, "in_channels", min=4)
+        self.width = check_float(width, "width", low=0, low_open=True)
+        self.dropout_p = check_float(dropout, "dropout", low=0, high=1, high_open=True)
+        self.depth = depth
 
-        self.stem = conv_norm_act(in_channels, stem, 3, act=_lrelu)
-        c_prev, stages = stem, []
-        for c, s, n in zip(ch, STAGE_STRIDES, STAGE_BLOCKS[depth]):
-            stages.append(_Stage(c_prev, c, s, n, block, raw_channels, attention_kernel_size, dropout))
-            c_prev = c
-        self.stages = nn.ModuleList(stages)
-        # 1/8 -> 1/4 (skip: stage 3), 1/4 -> 1/2 (stage 2), 1/2 -> 1 (stage 1).
-        self.decoder = nn.ModuleList([_UpBlock(ch[4], ch[2]), _UpBlock(ch[2], ch[1]), _UpBlock(ch[1], ch[0])])
-        # Heads in head_scales order: decoder 1x, decoder 1/2, decoder 1/4, stage 5, stage 4.
-        self.heads = nn.ModuleList(_head(c, num_classes, dropout) for c in (ch[0], ch[1], ch[2], ch[4], ch[3]))
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        def ch(c: int) -> int:
+            return scale_channels(c, width, MIN_CHANNELS)
+
+        self.stem = _set_momentum(conv_norm_act(in_channels, ch(STEM_CHANNELS), 3, act=_lrelu), BN_MOMENTUM)
+        self.stages = nn.ModuleList(
+            EncoderStage(ch(c_in), ch(c_out), n, down, dropout)
+            for (c_in, c_out), n, down in zip(STAGE_CHANNELS, STAGE_BLOCKS[depth], STAGE_DOWNSAMPLES))
+        self.decoder = nn.ModuleList(DecoderBlock(ch(c_in), ch(c_out), up)
+                                     for (c_in, c_out), up in zip(DECODER_CHANNELS, DECODER_UPSAMPLES))
+        self.decoder_dropout = nn.Dropout2d(dropout)
+        # head_scales order: decoder block 5 (3x3), 4, 3, 2, 1 (1x1).
+        self.heads = nn.ModuleList(
+            nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(ch(c), num_classes, k, padding=k // 2))
+            for c, k in ((32, 3), (64, 1), (128, 1), (256, 1), (256, 1)))
 
     def _check_input(self, x) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        check_tensor(x, "input", 4)
         if not x.is_floating_point():
             raise TypeError(f"input must have a floating-point dtype, got {x.dtype}")
-        if x.dim() != 4:
-            raise ValueError(f"input must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"input must have {self.in_channels} channels (range, x, y, z, remission), "
                              f"got shape {tuple(x.shape)}")
@@ -288,31 +180,41 @@ class SqueezeSegV3(nn.Module):
             raise ValueError(f"input width must be a multiple of 8 (three width halvings), got shape "
                              f"{tuple(x.shape)}")
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Outputs of the five encoder stages (width scales 1, 1/2, 1/4, 1/8, 1/8)."""
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The bottleneck features (width W/8) and the detached skips at widths W, W/2, W/4."""
         self._check_input(x)
-        raw = x[:, 1:4]
-        y, outs = self.stem(x), []
+        xyz = x[:, 1:4]
+        y = self.stem(x)
+        skips = []
         for stage in self.stages:
-            y = stage(y, raw)
+            if stage.down is not None:
+                skips.append(y.detach())
+            y, xyz = stage(y, xyz)
+        return y, skips
+
+    def decode(self, y: torch.Tensor, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The five decoder outputs, last (full width) first."""
+        outs = []
+        for block in self.decoder:
+            y = block(y)
+            if block.upsample:
+                y = y + skips.pop()
             outs.append(y)
-        return outs
+        outs[-1] = self.decoder_dropout(outs[-1])
+        return outs[::-1]
 
     def forward(self, x: torch.Tensor, aux: bool | None = None):
-        """Logits ``(B, num_classes, H, W)``; with ``aux`` (default ``self.training``) the list of
-        the five heads' logits at width scales ``1, 1/2, 1/4, 1/8, 1/8``."""
-        s1, s2, s3, s4, s5 = self.features(x)
-        d4 = self.decoder[0](s5, s3)
-        d2 = self.decoder[1](d4, s2)
-        d1 = self.decoder[2](d2, s1)
+        """Logits ``(B, num_classes, H, W)``; with ``aux`` (default ``self.training``) the five
+        heads' logits at width scales ``1, 1/2, 1/4, 1/8, 1/8``."""
+        features = self.decode(*self.encode(x))
         if aux is None:
             aux = self.training
         if not aux:
-            return self.heads[0](d1)
-        return [head(f) for head, f in zip(self.heads, (d1, d2, d4, s5, s4))]
+            return self.heads[0](features[0])
+        return [head(f) for head, f in zip(self.heads, features)]
 
     def extra_repr(self) -> str:
-        return f"depth={self.depth}, block={self.block!r}, width={self.width}, num_classes={self.num_classes}"
+        return f"depth={self.depth}, width={self.width}, num_classes={self.num_classes}"
 
 
 def _fixed_depth(depth: int, other: int):
@@ -321,8 +223,7 @@ def _fixed_depth(depth: int, other: int):
     def build(**kwargs) -> SqueezeSegV3:
         given = kwargs.pop("depth", depth)
         if given != depth:
-            raise ValueError(f"depth is fixed to {depth} by ssgv3_{depth}, got {given!r}; use ssgv3_{other} or "
-                             f"SqueezeSegV3(depth=...)")
+            raise ValueError(f"depth is fixed to {depth} by ssgv3_{depth}, got {given!r}; use ssgv3_{other}")
         return SqueezeSegV3(depth=depth, **kwargs)
 
     return build

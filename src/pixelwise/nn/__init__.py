@@ -8,7 +8,7 @@ from .hot_swap import convert_to_pac
 from .mean_shift import RecurrentMeanShift
 from .pac import PacConv2d, PacConvTranspose2d, PacPool2d
 from .pac_crf import PacCRF, PacCRFLoose, PairwiseKernel
-from .sac import CAM, CBAM, SacConv2d, SqueezeExcitation
+from .sac import CAM, CBAM, SacBlock, SacConv2d, SqueezeExcitation
 
 __all__ = [
     "BasicBlock",
@@ -18,6 +18,7 @@ __all__ = [
     "PacConv2d",
     "PacConvTranspose2d",
     "PacPool2d",
+    "SacBlock",
     "SacConv2d",
     "SqueezeExcitation",
     "CBAM",

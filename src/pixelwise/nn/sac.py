@@ -1,5 +1,6 @@
-"""Spatially-adaptive convolution layers (SqueezeSegV3) and the attention blocks SAC generalises:
-squeeze-and-excitation (SAC-I), CBAM (SAC-I then SAC-S) and CAM (SAC-IS)."""
+"""Spatially-adaptive convolution layers (SqueezeSegV3), the residual block the SqueezeSegV3
+release is built of, and the attention blocks SAC generalises: squeeze-and-excitation (SAC-I),
+CBAM (SAC-I then SAC-S) and CAM (SAC-IS)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_choice, check_tensor, pair
+from ..checks import check_choice, check_odd, check_positive_int, check_tensor, pair
 from ..ops import sac_conv2d
 
 SAC_VARIANTS = ("S", "IS", "SK", "ISK")
@@ -86,6 +87,63 @@ class SacConv2d(nn.Conv2d):
 
     def extra_repr(self):
         return super().extra_repr() + f", variant={self.variant}, raw_channels={self.raw_channels}"
+
+
+class SacBlock(nn.Module):
+    """The residual block of the released SqueezeSegV3 network on ``C`` channels.
+
+    ``x + ReLU(BN(conv3x3(ReLU(BN(SAC-ISK_3x3(x, A))))))`` with ``A = sigmoid(BN(conv7x7(xyz)))``:
+
+    * ``attention``: 7x7 conv ``3 -> 9C`` (with bias) on the xyz channels at the features'
+      resolution, BN, sigmoid -- one weight per input channel and tap, channel-major ``(c, ki,
+      kj)`` as ``F.unfold`` orders them;
+    * ``taps``: the weights of the 3x3 SAC-ISK convolution (with bias), stored as the release
+      stores them, a ``(C, 9C, 1, 1)`` 1x1 convolution over the unfolded features; it is applied
+      by :func:`pixelwise.ops.sac_conv2d` with the weight viewed as ``(C, C, 3, 3)``, which is
+      the same sum without materialising the ``9C x H x W`` unfolded features;
+    * ``post``: BN, ReLU, 3x3 conv ``C -> C`` (with bias), BN, ReLU; then the block input is added.
+
+    Every BN has momentum 0.1, as released. ``state_dict`` keys: ``attention.0`` (conv),
+    ``attention.1`` (BN), ``taps``, ``post.0`` (BN), ``post.2`` (conv), ``post.3`` (BN).
+
+    Example:
+        >>> import torch
+        >>> from pixelwise.nn import SacBlock
+        >>> blk = SacBlock(8)
+        >>> blk(torch.randn(2, 8, 4, 16), torch.randn(2, 3, 4, 16)).shape
+        torch.Size([2, 8, 4, 16])
+    """
+
+    def __init__(self, channels: int, raw_channels: int = 3, attention_kernel_size: int = 7):
+        super().__init__()
+        self.channels = check_positive_int(channels, "channels")
+        self.raw_channels = check_positive_int(raw_channels, "raw_channels")
+        k = check_odd(attention_kernel_size, "attention_kernel_size")
+        taps = 9 * channels
+        self.attention = nn.Sequential(nn.Conv2d(raw_channels, taps, k, padding=k // 2), nn.BatchNorm2d(taps),
+                                       nn.Sigmoid())
+        self.taps = nn.Conv2d(taps, channels, 1)
+        self.post = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
+                                  nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels),
+                                  nn.ReLU(inplace=True))
+
+    def forward(self, x: torch.Tensor, xyz: torch.Tensor) -> torch.Tensor:
+        """``x``: ``(B, C, H, W)`` features; ``xyz``: ``(B, raw_channels, H, W)`` coordinates at the
+        same resolution (the caller resizes them between stages)."""
+        check_tensor(x, "x", 4)
+        check_tensor(xyz, "xyz", 4)
+        if x.shape[1] != self.channels:
+            raise ValueError(f"x must have {self.channels} channels, got shape {tuple(x.shape)}")
+        if xyz.shape[1] != self.raw_channels or xyz.shape[0] != x.shape[0] or xyz.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"xyz must have shape {(x.shape[0], self.raw_channels, *x.shape[-2:])} (the features' "
+                             f"batch and size), got {tuple(xyz.shape)}")
+        b, c, h, w = x.shape
+        attention = self.attention(xyz).view(b, c, 9, h, w)
+        y = sac_conv2d(x, attention, self.taps.weight.view(c, c, 3, 3), self.taps.bias, padding=1, variant="ISK")
+        return self.post(y) + x
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, raw_channels={self.raw_channels}"
 
 
 class SqueezeExcitation(nn.Module):

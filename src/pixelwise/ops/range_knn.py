@@ -6,7 +6,11 @@ a label by a vote among the pixels around its own, keeping only neighbours whose
 to the point's range, so a far point behind a foreground pixel does not inherit the foreground
 label, and label "bleeding" across depth discontinuities is removed.
 
-The rule, for a point ``p`` with range ``r_p`` projected to pixel ``(v, u)``:
+Two modes (:data:`KNN_MODES`): ``"default"``, our documented rule below, and ``"reference"``,
+point for point the post-processing ``KNN.py`` of RangeNet++ (also used by SqueezeSegV3), whose
+numbers the papers report.
+
+The default rule, for a point ``p`` with range ``r_p`` projected to pixel ``(v, u)``:
 
 1. Take the ``window x window`` block of the range image centred on ``(v, u)``; positions outside
    the image count as empty pixels. A pixel is *empty* when its range is negative (or NaN).
@@ -15,9 +19,9 @@ The rule, for a point ``p`` with range ``r_p`` projected to pixel ``(v, u)``:
 3. Unweighted distance ``d = |r_neighbour - r_p|``; ``d = inf`` for empty neighbours.
 4. Weighted distance ``d * g(di, dj)`` with the inverse Gaussian of RangeNet++:
    ``g = 1 - G / sum(G)``, ``G(di, dj) = exp(-(di^2 + dj^2) / (2 sigma^2))`` over the window offsets
-   ``(di, dj)``. Because ``G`` is normalised to sum 1, every weight lies in ``[1 - 1/sum(G), 1)``:
-   the weighting only breaks near-ties in range difference in favour of nearer pixels, as in the
-   reference implementation whose numbers the paper reports.
+   ``(di, dj)``, computed in float64 and cast to the range image's dtype. Because ``G`` is
+   normalised to sum 1, every weight lies in ``[1 - 1/sum(G), 1)``: the weighting only breaks
+   near-ties in range difference in favour of nearer pixels, as in the reference implementation.
 5. The ``k`` neighbours with the smallest weighted distance are selected. Ties are broken by the
    position in the window, row-major (lower index first), so the result is deterministic.
 6. Among those, neighbours whose *unweighted* distance exceeds ``cutoff`` (metres) are dropped
@@ -26,6 +30,30 @@ The rule, for a point ``p`` with range ``r_p`` projected to pixel ``(v, u)``:
 7. The point takes the class with the most votes; ties go to the lowest class id. A point with no
    valid vote keeps the label of its own pixel, ``pixel_labels[v, u]``.
 
+``mode="reference"`` differs in four places (the rest -- centre at distance 0, empty pixels at
+``inf``, ``k`` smallest weighted distances, ties to the lowest class id -- is the same):
+
+* **Border.** The reference unfolds the image with zero padding: positions outside the image have
+  range 0 (a finite distance ``r_p * g``, not ``inf``) and label 0. Such a position is usually
+  beyond the cutoff; if it is selected and within it, its vote goes to class 0 and is discarded,
+  but it still takes one of the ``k`` places. Inside the image, negative ranges are empty
+  (``inf``); NaN ranges, which the reference never sees, are empty too.
+* **Weights.** ``G`` is computed as the reference computes it, in float32 on the CPU with torch's
+  kernels (grid ``0..window-1``, mean ``(window-1)/2``, ``G = exp(-sq / (2 sigma^2)) /
+  (2 pi sigma^2)``, ``g = 1 - G / sum(G)``), then cast to the range image's dtype. float32
+  ``exp`` differs between libraries in the last bit, so other float32 code may not reproduce these
+  weights bit for bit.
+* **Cutoff.** It applies to the *weighted* distance, and ``cutoff <= 0`` means no cutoff at all:
+  then every selected neighbour votes, even an empty pixel (distance ``inf``) when fewer than
+  ``k`` positions of the window are non-empty. Likewise with ``cutoff=inf`` (``inf > inf`` is
+  false). With a finite positive cutoff, empty pixels never vote.
+* **Ignored class and fallback.** Class 0 is hard-coded as the ignored class (``ignore_index``
+  must be 0): the reference argmaxes the votes over classes ``1..C-1`` and adds 1, so a point with
+  no valid vote gets class **1** (the argmax of an all-zero vector), not its pixel's label.
+
+The reference selects the ``k`` smallest with ``topk``, whose order among exact ties is
+unspecified; here ties are broken by window position, lower index first, as in the default mode.
+
 The computation is vectorised: windows are gathered by index arithmetic on the padded,
 flattened images, ``chunk_size`` points at a time (memory ~ ``chunk_size * window^2`` per
 intermediate), with a stable sort per row and a one-hot vote by ``scatter_add_``.
@@ -33,16 +61,20 @@ intermediate), with a stable sort per row and a one-hot vote by ``scatter_add_``
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from ..checks import WrongTypeError, check_float, check_int, check_odd, check_positive_int
+from ..checks import WrongTypeError, check_choice, check_float, check_int, check_odd, check_positive_int
 
-__all__ = ["knn_refine"]
+__all__ = ["KNN_MODES", "knn_refine"]
+
+KNN_MODES = ("default", "reference")  # our documented rule; RangeNet++'s KNN.py point for point
 
 
 def _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, cutoff,
-                num_classes, ignore_index, chunk_size) -> None:
+                num_classes, ignore_index, chunk_size, mode) -> None:
     tensors = {"range_image": range_image, "pixel_labels": pixel_labels, "point_range": point_range,
                "u": u, "v": v}
     for name, t in tensors.items():
@@ -70,9 +102,16 @@ def _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, 
     window = check_odd(window, "window")
     check_int(k, "k", min=1, max=window * window)
     check_float(sigma, "sigma", low=0, low_open=True)
-    check_float(cutoff, "cutoff", low=0, low_open=True, allow_inf=True)
-    check_positive_int(num_classes, "num_classes")
-    check_int(ignore_index, "ignore_index")
+    if mode == "reference":  # any number; <= 0 means no cutoff, as in the reference
+        check_float(cutoff, "cutoff", allow_inf=True)
+        check_int(num_classes, "num_classes", min=2)
+        if check_int(ignore_index, "ignore_index") != 0:
+            raise ValueError(f"ignore_index must be 0 with mode='reference' (RangeNet++'s KNN.py hard-codes class 0 "
+                             f"as the ignored class), got {ignore_index}")
+    else:
+        check_float(cutoff, "cutoff", low=0, low_open=True, allow_inf=True)
+        check_positive_int(num_classes, "num_classes")
+        check_int(ignore_index, "ignore_index")
     check_positive_int(chunk_size, "chunk_size")
     h, w = range_image.shape
     if n:
@@ -96,6 +135,26 @@ def inverse_gaussian_weights(window: int, sigma: float, *, dtype=torch.float64, 
     return (1.0 - g / g.sum()).reshape(-1).to(dtype=dtype, device=device)
 
 
+def reference_inverse_gaussian_weights(window: int, sigma: float, *, dtype=torch.float32,
+                                       device=None) -> torch.Tensor:
+    """The ``(window * window,)`` row-major weights ``1 - G / sum(G)`` as RangeNet++'s ``KNN.py``
+    computes them: in float32 on the CPU, ``G = exp(-((x - m)^2 + (y - m)^2) / (2 sigma^2)) /
+    (2 pi sigma^2)`` over the grid ``x, y = 0..window-1`` with ``m = (window - 1) / 2``; then cast
+    to ``dtype`` and moved to ``device``. Equal to :func:`inverse_gaussian_weights` up to float32
+    rounding (the constant factor cancels in the normalisation)."""
+    variance = float(sigma) ** 2
+    coords = torch.arange(window).float()
+    mean = (window - 1) / 2.0
+    sq = (coords.view(1, -1) - mean) ** 2 + (coords.view(-1, 1) - mean) ** 2  # exact: small half-integers
+    g = (1.0 / (2.0 * math.pi * variance)) * torch.exp(-sq / (2.0 * variance))
+    g = g / g.sum()
+    weights = (1.0 - g).reshape(-1)
+    if not bool(torch.isfinite(weights).all()):
+        raise ValueError(f"sigma: the float32 Gaussian of sigma={sigma:g} over a {window}x{window} window "
+                         "is not finite (sigma too small)")
+    return weights.to(dtype=dtype, device=device)
+
+
 def knn_refine(
     range_image: torch.Tensor,
     pixel_labels: torch.Tensor,
@@ -110,12 +169,16 @@ def knn_refine(
     num_classes: int = 20,
     ignore_index: int = 0,
     chunk_size: int = 32768,
+    mode: str = "default",
 ) -> torch.Tensor:
     """Label every point of a scan by a range-gated kNN vote on the range image (RangeNet++).
 
-    See the module docstring for the exact rule (RangeNet++ inverse-Gaussian weighting,
-    stable tie-breaking by window position, cutoff on the unweighted range difference, votes for
-    ``ignore_index`` discarded, ties to the lowest class id, fallback to the point's pixel label).
+    See the module docstring for the exact rules. ``mode="default"``: RangeNet++ inverse-Gaussian
+    weighting, stable tie-breaking by window position, cutoff on the unweighted range difference,
+    out-of-image positions empty, votes for ``ignore_index`` discarded, ties to the lowest class
+    id, fallback to the point's pixel label. ``mode="reference"``: RangeNet++'s ``KNN.py`` point
+    for point -- zero-padded border (range 0, label 0), float32 weights, cutoff on the weighted
+    distance (none if ``cutoff <= 0``), class 0 ignored, fallback to class 1.
 
     Args:
         range_image: ``(H, W)`` float range of the point kept at each pixel; negative (e.g. -1)
@@ -130,11 +193,16 @@ def knn_refine(
         k: number of nearest neighbours that vote, ``1 <= k <= window**2``.
         sigma: standard deviation, in pixels, of the inverse Gaussian over window offsets.
         cutoff: neighbours whose ``|range difference|`` exceeds this (metres) do not vote
-            (``float("inf")`` disables the cutoff; empty pixels never vote).
-        num_classes: number of classes (labels lie in ``[0, num_classes)``).
-        ignore_index: votes for this class are discarded (SemanticKITTI's "unlabeled" 0).
+            (``float("inf")`` disables the cutoff; empty pixels never vote). Must be > 0.
+            Reference mode: compared with the *weighted* difference; any number, ``<= 0`` (or
+            ``inf``) means no cutoff, and then even selected empty pixels vote.
+        num_classes: number of classes (labels lie in ``[0, num_classes)``; at least 2 in
+            reference mode).
+        ignore_index: votes for this class are discarded (SemanticKITTI's "unlabeled" 0); must
+            be 0 in reference mode.
         chunk_size: points processed at once; bounds memory to about
             ``chunk_size * window**2 * 40`` bytes.
+        mode: one of :data:`KNN_MODES`, ``"default"`` or ``"reference"``.
 
     Returns:
         ``(N,)`` int64 labels on the device of ``range_image``.
@@ -145,9 +213,19 @@ def knn_refine(
         >>> knn_refine(rng, lab, torch.tensor([5.0, 20.0]), torch.tensor([1, 2]), torch.tensor([1, 1]),
         ...            window=3, k=5, num_classes=4)
         tensor([3, 1])
+        >>> # Two points on a pixel labelled 0, at 12 m (no neighbour within 1 m) and at 9.1 m
+        >>> # (neighbours 1.1 m away, 0.96 m once weighted by 0.876): the modes differ on both.
+        >>> rng, lab = torch.tensor([[8.0, 8.0, 8.0]]), torch.tensor([[2, 0, 2]])
+        >>> args = (rng, lab, torch.tensor([12.0, 9.1]), torch.tensor([1, 1]), torch.tensor([0, 0]))
+        >>> knn_refine(*args, window=3, k=9, num_classes=3).tolist()  # no vote: own label
+        [0, 0]
+        >>> knn_refine(*args, window=3, k=9, num_classes=3, mode="reference").tolist()  # class 1; weighted cutoff
+        [1, 2]
     """
+    mode = check_choice(mode, "mode", KNN_MODES)
+    reference = mode == "reference"
     _check_args(range_image, pixel_labels, point_range, u, v, window, k, sigma, cutoff,
-                num_classes, ignore_index, chunk_size)
+                num_classes, ignore_index, chunk_size, mode)
     device, dtype = range_image.device, range_image.dtype
     w = range_image.shape[1]
     n = point_range.shape[0]
@@ -157,17 +235,19 @@ def knn_refine(
 
     half = window // 2
     wp = w + 2 * half
-    # Padded, flattened images: the border is empty (range -1) and labelled ignore-like (never votes
-    # because its distance is inf).
-    rng_pad = F.pad(range_image, (half, half, half, half), value=-1.0)
-    empty = ~(rng_pad >= 0)  # negative or NaN
-    rng_flat = rng_pad.masked_fill(empty, float("inf")).reshape(-1)
+    # Padded, flattened images; empty pixels (negative or NaN range) are at range inf. Default: the
+    # border is empty too (inf, never votes). Reference: zero padding, range 0 and label 0.
+    rng = range_image.masked_fill(~(range_image >= 0), float("inf"))
+    rng_flat = F.pad(rng, (half, half, half, half), value=0.0 if reference else float("inf")).reshape(-1)
     lab_flat = F.pad(pixel_labels.long(), (half, half, half, half), value=0).reshape(-1)
 
     offs = torch.arange(window, device=device)
     win_offsets = (offs.view(-1, 1) * wp + offs.view(1, -1)).reshape(-1)  # (window^2,) row-major
     centre = (window * window) // 2
-    weights = inverse_gaussian_weights(window, sigma, dtype=dtype, device=device)
+    if reference:
+        weights = reference_inverse_gaussian_weights(window, sigma, dtype=dtype, device=device)
+    else:
+        weights = inverse_gaussian_weights(window, sigma, dtype=dtype, device=device)
     u = u.long()
     v = v.long()
 
@@ -179,13 +259,21 @@ def knn_refine(
         nbr = rng_flat[idx]                                     # (C, window^2), inf where empty
         nbr[:, centre] = pr
         dist = (nbr - pr.unsqueeze(1)).abs()                    # unweighted; inf where empty
-        # inf * weight stays inf (every weight > 0); the centre distance is 0.
+        # inf * weight stays inf (every off-centre weight > 0); the centre distance is 0.
         weighted = dist * weights
         order = torch.sort(weighted, dim=1, stable=True).indices[:, :k]
-        sel_dist = torch.gather(dist, 1, order)
         sel_lab = torch.gather(lab_flat[idx], 1, order)
-        valid = torch.isfinite(sel_dist) & (sel_dist <= cutoff) & (sel_lab != ignore_index)
         votes = torch.zeros(stop - start, num_classes, dtype=torch.int32, device=device)
+        if reference:
+            valid = sel_lab != 0
+            if cutoff > 0:  # on the weighted distance; "not >" lets inf vote when cutoff is inf
+                valid &= ~(torch.gather(weighted, 1, order) > cutoff)
+            votes.scatter_add_(1, sel_lab, valid.to(torch.int32))
+            # argmax over classes 1.. (first maximal index), + 1: no vote at all gives class 1.
+            out[start:stop] = votes[:, 1:].argmax(dim=1) + 1
+            continue
+        sel_dist = torch.gather(dist, 1, order)
+        valid = torch.isfinite(sel_dist) & (sel_dist <= cutoff) & (sel_lab != ignore_index)
         votes.scatter_add_(1, sel_lab, valid.to(torch.int32))
         best = votes.argmax(dim=1)  # first maximal index -> lowest class id on ties
         own = lab_flat[idx[:, centre]]

@@ -48,6 +48,6 @@ def range_sample(points: np.ndarray, labels: np.ndarray | None, projection: Proj
     """The network input of a point cloud: ``(input (5,H,W) float32 tensor, labels (H,W) int64
     tensor or None, the RangeImage)``. Empty pixels are 0 in the input and class 0 (ignored)."""
     image = project(points, projection)
-    x = torch.from_numpy(normalize(image.channels, image.mask))
+    x = torch.from_numpy(normalize(image.channels, image.mask, projection.means, projection.stds))
     y = None if labels is None else torch.from_numpy(project_labels(labels, image, fill=0))
     return x, y, image

@@ -47,13 +47,17 @@ EMPTY = -1.0
 class ProjectionConfig:
     """Range image size and the sensor's vertical field of view (degrees).
 
-    Defaults are the Velodyne HDL-64E of KITTI: 64 x 2048, +3 deg .. -25 deg.
+    Defaults are the Velodyne HDL-64E of KITTI: 64 x 2048, +3 deg .. -25 deg. ``means`` / ``stds``
+    standardise the network input (:func:`normalize`); a model must be fed the statistics it was
+    trained with (an imported official checkpoint brings its yaml's).
     """
 
     height: int = 64
     width: int = 2048
     fov_up: float = 3.0
     fov_down: float = -25.0
+    means: tuple[float, ...] = SENSOR_MEANS  # per-channel input normalisation (range, x, y, z, remission)
+    stds: tuple[float, ...] = SENSOR_STDS
 
     def __post_init__(self) -> None:
         for name in ("height", "width"):
@@ -66,6 +70,14 @@ class ProjectionConfig:
                 raise ValueError(f"{name} must be a finite number of degrees, got {value!r}")
         if not self.fov_up > self.fov_down:
             raise ValueError(f"fov_up must be > fov_down, got fov_up={self.fov_up}, fov_down={self.fov_down}")
+        for name in ("means", "stds"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != len(CHANNELS) or not all(np.isfinite(value)):
+                raise ValueError(f"{name} must be {len(CHANNELS)} finite numbers ({', '.join(CHANNELS)}), got "
+                                 f"{getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
+        if min(self.stds) <= 0:
+            raise ValueError(f"stds must all be > 0, got {self.stds}")
 
 
 @dataclass

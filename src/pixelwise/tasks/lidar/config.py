@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...data.datasets.semantic_kitti import SPLITS
-from ...data.transforms.spherical_projection import ProjectionConfig
+from ...data.transforms.spherical_projection import SENSOR_MEANS, SENSOR_STDS, ProjectionConfig
 from ...engine import OptimizerConfig, TrainConfig
 
-__all__ = ["MODELS", "KnnConfig", "LidarConfig"]
+__all__ = ["ABLATION_BLOCKS", "ABLATION_MODELS", "MODELS", "OFFICIAL_MODELS", "KnnConfig", "LidarConfig"]
 
-MODELS = ("ssgv3_21", "ssgv3_53")
+OFFICIAL_MODELS = ("ssgv3_21", "ssgv3_53")                    # the released network (SAC blocks)
+ABLATION_MODELS = ("ssgv3_ablation_21", "ssgv3_ablation_53")  # the Table-3 network, block swappable
+MODELS = OFFICIAL_MODELS + ABLATION_MODELS
+ABLATION_BLOCKS = ("plain", "S", "IS", "SK", "ISK", "PAC", "SE", "CBAM", "CAM")
 
 
 def _paper_training() -> TrainConfig:
@@ -30,15 +33,16 @@ class KnnConfig:
     k: int = 7
     sigma: float = 1.0
     cutoff: float = 1.0  # metres
+    mode: str = "default"  # or "reference": RangeNet++'s KNN.py point for point (see pixelwise.ops.range_knn)
 
     def options(self) -> dict:
-        return {"window": self.window, "k": self.k, "sigma": self.sigma, "cutoff": self.cutoff}
+        return {"window": self.window, "k": self.k, "sigma": self.sigma, "cutoff": self.cutoff, "mode": self.mode}
 
 
 @dataclass
 class LidarConfig:
     model: str = "ssgv3_21"
-    block: str = "ISK"              # first conv of every residual block: plain, S, IS, SK, ISK, PAC, SE, CBAM, CAM
+    block: str | None = None        # ablation models only: plain, S, IS, SK, ISK (default), PAC, SE, CBAM, CAM
     width: float = 1.0              # channel multiplier of the whole network
     data: str = "synthetic"         # "synthetic" or a SemanticKITTI folder
     train_sequences: list[str] = field(default_factory=lambda: [f"{s:02d}" for s in SPLITS["train"]])
@@ -51,6 +55,8 @@ class LidarConfig:
     image_width: int = 2048
     fov_up: float = 3.0
     fov_down: float = -25.0
+    sensor_means: list[float] = field(default_factory=lambda: list(SENSOR_MEANS))  # range, x, y, z, remission
+    sensor_stds: list[float] = field(default_factory=lambda: list(SENSOR_STDS))
     augment: bool = True
     class_weight_eps: float = 1e-3
     warmup_epochs: float = 1.0      # linear warm-up (0 = none)
@@ -61,6 +67,12 @@ class LidarConfig:
     def check(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model: expected one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.block is not None:
+            if self.model not in ABLATION_MODELS:
+                raise ValueError(f"block: {self.model} is the released network (SAC blocks throughout); block "
+                                 f"variants are for the ablation network, {' or '.join(ABLATION_MODELS)}")
+            if self.block not in ABLATION_BLOCKS:
+                raise ValueError(f"block: expected one of {', '.join(ABLATION_BLOCKS)}, got {self.block!r}")
         if self.image_width % 8:
             raise ValueError(f"image_width: must be a multiple of 8 (the network's width stride), got {self.image_width}")
         if self.data == "synthetic" and (self.synthetic_scans < 1 or self.synthetic_val_scans < 1):
@@ -71,4 +83,5 @@ class LidarConfig:
         self.projection()
 
     def projection(self) -> ProjectionConfig:
-        return ProjectionConfig(self.height, self.image_width, self.fov_up, self.fov_down)
+        return ProjectionConfig(self.height, self.image_width, self.fov_up, self.fov_down, tuple(self.sensor_means),
+                                tuple(self.sensor_stds))

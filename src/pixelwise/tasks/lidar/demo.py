@@ -36,7 +36,7 @@ class LidarDemoBudget:
     lr: float = 0.02
 
     def config(self, seed: int, quiet: bool) -> LidarConfig:
-        return LidarConfig(block="ISK", width=self.width, image_width=self.image_width, synthetic_scans=self.train_scans,
+        return LidarConfig(width=self.width, image_width=self.image_width, synthetic_scans=self.train_scans,
                            synthetic_val_scans=self.val_scans, synthetic_seed=seed, warmup_epochs=0.2,
                            epoch_decay=1.0, knn=KnnConfig(),
                            train=TrainConfig(steps=self.steps, batch_size=self.batch_size, seed=seed, val_every=0,

@@ -23,7 +23,7 @@ from ...data.io.ply import write_ply
 from ...data.io.semantic_kitti import write_label
 from ...data.transforms.range_samples import range_sample
 from ...data.transforms.spherical_projection import project_labels
-from ...metrics.segmentation import ConfusionAccumulator
+from ...metrics.segmentation import ROWS_AND_COLUMNS, ConfusionAccumulator
 from ...ops import knn_refine
 from ...report import save_png
 from ..base import LoadedRun
@@ -80,7 +80,8 @@ def predict_points(loaded: LoadedRun, points: np.ndarray, *, knn: bool = True) -
 
 def evaluate_scans(loaded: LoadedRun, records, *, knn: bool = True, label_map: LabelMap | None = None,
                    keep_examples: int = 1, log=print) -> dict:
-    """Point-level scores (with and without kNN) and range-image scores over labelled scans."""
+    """Point-level scores (with and without kNN) and range-image scores over labelled scans, under
+    the benchmark server's formula (``scores``) and the papers' (``scores_rows_and_columns``)."""
     label_map = label_map or LabelMap.default()
     acc = {"point": ConfusionAccumulator(NUM_CLASSES), "pixel": ConfusionAccumulator(NUM_CLASSES)}
     if knn:
@@ -105,7 +106,8 @@ def evaluate_scans(loaded: LoadedRun, records, *, knn: bool = True, label_map: L
         log(f"{record.sequence}/{record.frame}: {len(points)} points, network {pred.network_s * 1e3:.0f} ms"
             + (f", kNN {pred.knn_s * 1e3:.0f} ms" if knn else ""))
     scores = {name: a.scores() for name, a in acc.items()}
-    return {"scores": scores, "scans": len(records), "points": points_total,
+    papers = {name: a.scores(formula=ROWS_AND_COLUMNS) for name, a in acc.items()}
+    return {"scores": scores, "scores_rows_and_columns": papers, "scans": len(records), "points": points_total,
             "network_ms": 1e3 * float(np.median(network_s)) if network_s else None,
             "knn_ms": 1e3 * float(np.median(knn_s)) if knn and knn_s else None, "examples": examples}
 
@@ -146,7 +148,11 @@ def label_image(labels: np.ndarray, mask: np.ndarray, label_map: LabelMap) -> np
 
 
 def scores_json(result: dict, class_names) -> dict:
-    """The JSON-friendly part of :func:`evaluate_scans`' result."""
+    """The JSON-friendly part of :func:`evaluate_scans`' result: the server formula's scores per
+    evaluation (``point``, ``point_knn``, ``pixel``) and, under ``rows_and_columns``, the mIoU and
+    accuracy of the formula the SqueezeSegV3 and RangeNet++ papers report."""
+    papers = {name: {"miou": s.miou, "miou_present": s.miou_present, "accuracy": s.accuracy}
+              for name, s in result["scores_rows_and_columns"].items()}
     return {"scans": result["scans"], "points": result["points"], "network_ms": result["network_ms"],
-            "knn_ms": result["knn_ms"],
+            "knn_ms": result["knn_ms"], "formula": "server", "rows_and_columns": papers,
             **{name: s.to_dict(class_names) for name, s in result["scores"].items()}}

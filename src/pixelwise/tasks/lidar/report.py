@@ -14,8 +14,9 @@ __all__ = ["SCORE_LABELS", "example_sections", "iou_table", "lidar_report"]
 SCORE_LABELS = {"point": "points", "point_knn": "points + kNN", "pixel": "range image"}
 
 
-def iou_table(scores: dict, caption: str):
-    """Rows = classes (then mIoU and accuracy), one column per kind of score."""
+def iou_table(scores: dict, caption: str, papers: dict | None = None):
+    """Rows = classes (then mIoU and accuracy), one column per kind of score; ``papers`` (the same
+    kinds scored with the rows-and-columns formula) adds its mIoU as a last row."""
     kinds = [k for k in SCORE_LABELS if k in scores]
     header = ["class"] + [SCORE_LABELS[k] for k in kinds] + ["in ground truth"]
     rows = []
@@ -27,6 +28,8 @@ def iou_table(scores: dict, caption: str):
     rows.append(["mIoU (19 classes)"] + [100 * scores[k].miou for k in kinds] + [""])
     rows.append(["mIoU (classes in ground truth)"] + [100 * scores[k].miou_present for k in kinds] + [""])
     rows.append(["accuracy"] + [100 * scores[k].accuracy for k in kinds] + [""])
+    if papers:
+        rows.append(["mIoU, papers' formula (19 classes)"] + [100 * papers[k].miou for k in kinds] + [""])
     return caption, header, rows
 
 
@@ -53,7 +56,7 @@ def example_sections(examples: list[dict], label_map: LabelMap) -> list[Section]
 
 def lidar_report(result: dict, *, title: str, description: str) -> Report:
     """The report of an :func:`~.inference.evaluate_scans` result."""
-    tables = [iou_table(result["scores"], "IoU (%) per class")]
+    tables = [iou_table(result["scores"], "IoU (%) per class", result.get("scores_rows_and_columns"))]
     timing = [["network (median ms per scan)", result["network_ms"]]]
     if result.get("knn_ms") is not None:
         timing.append(["kNN refinement (median ms per scan)", result["knn_ms"]])
@@ -62,6 +65,9 @@ def lidar_report(result: dict, *, title: str, description: str) -> Report:
     summary = (f"{description}. Point scores follow the SemanticKITTI protocol: every point of every scan is "
                f"scored (also points that lost their range-image pixel to a closer point), class 0 is ignored, "
                f"and the mIoU averages all 19 classes (absent ones count 0); the mIoU over classes present in the "
-               f"ground truth is shown too. The range-image score only counts the points kept in the image.")
+               f"ground truth is shown too. IoU and accuracy use the benchmark server's formula (a labelled point "
+               f"predicted as class 0 is a miss); the last row is the older formula of the SqueezeSegV3 and "
+               f"RangeNet++ papers, which ignores such points. The range-image score only counts the points kept "
+               f"in the image.")
     return Report(title, summary=summary, tables=tables,
                   sections=example_sections(result.get("examples", []), LabelMap.default()))

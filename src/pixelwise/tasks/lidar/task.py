@@ -14,6 +14,7 @@ Data is a SemanticKITTI folder, or ``synthetic``: scans generated once into the 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -23,11 +24,12 @@ from ...data.datasets.lidar_scans import LidarScans, label_histogram
 from ...data.datasets.semantic_kitti import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, LabelMap, find_scans
 from ...data.transforms.range_samples import Augmentation
 from ...losses.segmentation import class_weights, multi_layer_cross_entropy
+from ...ops.range_knn import KNN_MODES
 from ..base import Evaluation, LoadedRun, Option, Splits, Task, Verb
 from ..loading import load_run
 from ..registry import register_task
 from . import bench
-from .config import MODELS, LidarConfig
+from .config import ABLATION_MODELS, MODELS, LidarConfig
 from .demo import LidarDemoBudget, run_lidar_demo
 from .inference import evaluate_scans, predict_scans, range_image_scores, scores_json
 from .report import lidar_report
@@ -38,6 +40,8 @@ __all__ = ["LidarTask", "segmentation_loss"]
 FOLLOW_SYMLINKS = Option("--follow-symlinks", "accept folders, scans and labels that are symbolic links leading "
                                               "outside the data folder", action="store_true")
 NO_KNN = Option("--no-knn", "skip the kNN refinement", action="store_true")
+KNN_MODE = Option("--knn-mode", "kNN rule: 'default' (documented here) or 'reference' (RangeNet++'s KNN.py point "
+                                "for point); default: the model's", choices=KNN_MODES)
 
 
 def segmentation_loss(weights: torch.Tensor):
@@ -67,8 +71,8 @@ class LidarTask(Task):
                 "on 3 real SemanticKITTI scans")
     train_options = (
         Option("--model", "network", choices=MODELS, key="model"),
-        Option("--block", "first conv of each residual block: ISK (SqueezeSegV3), plain, S, IS, SK, PAC, SE, CBAM, "
-                          "CAM", key="block"),
+        Option("--block", "ablation models only: first conv of each residual block, ISK (default), plain, S, IS, "
+                          "SK, PAC, SE, CBAM, CAM", key="block"),
         Option("--width", "channel multiplier (1 = the paper's network)", type=float, key="width"),
         Option("--data", "'synthetic' (generated into the run folder) or a SemanticKITTI folder", key="data"),
         Option("--image-width", "range-image width (a multiple of 8)", type=parse_positive_int, key="image_width"),
@@ -78,12 +82,14 @@ class LidarTask(Task):
         Option("--sequences", "only these sequences (e.g. 08)", nargs="*"),
         Option("--max-scans", "only the first N scans", type=parse_positive_int),
         NO_KNN,
+        KNN_MODE,
         FOLLOW_SYMLINKS,
     )
     predict_options = (
         Option("--scans", "a SemanticKITTI folder, a sequence, a velodyne/ folder or a .bin", required=True),
         Option("--out", "writes <out>/sequences/<seq>/predictions/<frame>.label", required=True),
         NO_KNN,
+        KNN_MODE,
         Option("--no-png", "no colour range-image PNGs", action="store_true"),
         Option("--ply", "also write a coloured PLY point cloud per scan", action="store_true"),
         FOLLOW_SYMLINKS,
@@ -107,7 +113,10 @@ class LidarTask(Task):
     # ------------------------------------------------------------------ training pieces
 
     def model_config(self, cfg, splits) -> dict:
-        return {"num_classes": NUM_CLASSES, "block": cfg.block, "width": cfg.width}
+        kwargs = {"num_classes": NUM_CLASSES, "width": cfg.width}
+        if cfg.model in ABLATION_MODELS:
+            kwargs["block"] = cfg.block or "ISK"
+        return kwargs
 
     def datasets(self, cfg, run_dir, log) -> Splits:
         """Training scans (augmented) and the validation range images; class weights from the
@@ -146,7 +155,10 @@ class LidarTask(Task):
 
     def attach(self, loaded: LoadedRun, options, log) -> LoadedRun:
         """The range-image projection and kNN settings the model was trained with."""
-        loaded.extras.update(projection=loaded.config.projection(), knn=loaded.config.knn)
+        knn = loaded.config.knn
+        if getattr(options, "knn_mode", None):
+            knn = dataclasses.replace(knn, mode=options.knn_mode)
+        loaded.extras.update(projection=loaded.config.projection(), knn=knn)
         return loaded
 
     def evaluate(self, options, log) -> Evaluation:
@@ -161,8 +173,9 @@ class LidarTask(Task):
                    "projection": {"height": projection.height, "width": projection.width}}
         report = lidar_report(result, title=f"pixelwise lidar eval: {loaded.model_name}",
                               description=f"{result['scans']} scan(s) from {options.data}, {result['points']} points")
+        old = metrics["rows_and_columns"]
         lines = [f"{key:10s} mIoU {100 * s['miou']:.1f} (present classes {100 * s['miou_present']:.1f}) "
-                 f"accuracy {100 * s['accuracy']:.1f}"
+                 f"accuracy {100 * s['accuracy']:.1f}; papers' formula mIoU {100 * old[key]['miou']:.1f}"
                  for key in ("point", "point_knn", "pixel") if (s := metrics.get(key))]
         return Evaluation(metrics, report, lines)
 

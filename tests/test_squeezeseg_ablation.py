@@ -1,4 +1,4 @@
-"""SqueezeSegV3 model: head shapes for every block type, width-only striding, pinned parameter
+"""The ablation SqueezeSegV3 model: head shapes for every block type, width-only striding, pinned parameter
 counts, SAC-block wiring (attention == 1 gives the plain block) and argument validation."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pixelwise.models import count_parameters, create_model, list_models
-from pixelwise.models.squeezeseg import BLOCK_TYPES, SacResidualBlock, SqueezeSegV3
+from pixelwise.models.squeezeseg_ablation import BLOCK_TYPES, SacResidualBlock, SqueezeSegV3Ablation
 
 D64 = torch.float64
 SMALL = {"width": 0.125, "num_classes": 20}
@@ -19,14 +19,14 @@ def rand(*shape, seed=0, dtype=torch.float32):
 
 
 def test_registered():
-    assert {"ssgv3_21", "ssgv3_53"} <= set(list_models())
+    assert {"ssgv3_ablation_21", "ssgv3_ablation_53"} <= set(list_models())
     assert BLOCK_TYPES == ("plain", "S", "IS", "SK", "ISK", "PAC", "SE", "CBAM", "CAM")
 
 
 @pytest.mark.parametrize("block", BLOCK_TYPES)
 def test_heads_shapes_eval_and_gradients(block):
     torch.manual_seed(0)
-    model = create_model("ssgv3_21", block=block, **SMALL)
+    model = create_model("ssgv3_ablation_21", block=block, **SMALL)
     assert model.block == block and model.depth == 21 and model.width == 0.125
     assert model.head_scales == (1, 2, 4, 8, 8)
     x = rand(2, 5, 16, 64, seed=1)
@@ -55,13 +55,13 @@ def test_heads_shapes_eval_and_gradients(block):
 
 
 def test_aux_false_in_training_returns_prediction_only():
-    model = SqueezeSegV3(block="plain", dropout=0.0, **SMALL).train()
+    model = SqueezeSegV3Ablation(block="plain", dropout=0.0, **SMALL).train()
     y = model(rand(1, 5, 8, 32), aux=False)
     assert isinstance(y, torch.Tensor) and y.shape == (1, 20, 8, 32)
 
 
 def test_rows_preserved_at_every_stage():
-    model = SqueezeSegV3(block="ISK", **SMALL).eval()
+    model = SqueezeSegV3Ablation(block="ISK", **SMALL).eval()
     H, W = 5, 64  # odd height: any height reduction would show
     seen = []
 
@@ -87,10 +87,10 @@ def test_rows_preserved_at_every_stage():
 
 
 def test_full_size_bottleneck_64x256():
-    # One full-width forward of ssgv3_21 (width 1): the bottleneck of a 64 x 2048 scan is 64 x 256.
+    # One full-width forward of ssgv3_ablation_21 (width 1): the bottleneck of a 64 x 2048 scan is 64 x 256.
     # The plain block keeps this to a few seconds on CPU; the stage geometry does not depend on it.
     torch.manual_seed(0)
-    model = create_model("ssgv3_21", block="plain").eval()
+    model = create_model("ssgv3_ablation_21", block="plain").eval()
     shapes = {}
     model.stages[4].register_forward_hook(lambda m, i, o: shapes.__setitem__("stage5", tuple(o.shape)))
     with torch.no_grad():
@@ -99,22 +99,22 @@ def test_full_size_bottleneck_64x256():
     assert y.shape == (1, 20, 64, 2048)
 
 
-PARAMS = {("ssgv3_21", "plain"): 9_064_132, ("ssgv3_21", "ISK"): 11_051_332,
-          ("ssgv3_53", "plain"): 27_069_636, ("ssgv3_53", "ISK"): 34_413_636}
+PARAMS = {("ssgv3_ablation_21", "plain"): 9_064_132, ("ssgv3_ablation_21", "ISK"): 11_051_332,
+          ("ssgv3_ablation_53", "plain"): 27_069_636, ("ssgv3_ablation_53", "ISK"): 34_413_636}
 
 
-@pytest.mark.parametrize("name", ["ssgv3_21", "ssgv3_53"])
+@pytest.mark.parametrize("name", ["ssgv3_ablation_21", "ssgv3_ablation_53"])
 def test_parameter_counts(name):
     plain = count_parameters(create_model(name, block="plain"))
     isk = count_parameters(create_model(name, block="ISK"))
     assert plain == PARAMS[(name, "plain")]
     assert isk == PARAMS[(name, "ISK")]
     # Each ISK layer adds a 3 -> 9C 7x7 conv with bias and a 9C BN: 1350 C parameters per block.
-    blocks = {"ssgv3_21": (1, 1, 2, 2, 1), "ssgv3_53": (1, 2, 8, 8, 4)}[name]
+    blocks = {"ssgv3_ablation_21": (1, 1, 2, 2, 1), "ssgv3_ablation_53": (1, 2, 8, 8, 4)}[name]
     assert isk - plain == 1350 * sum(n * c for n, c in zip(blocks, (64, 128, 256, 256, 256)))
     ratio = (isk - plain) / plain
     print(f"{name}: plain {plain:,}, ISK {isk:,}, ISK extra {ratio:.1%}")
-    assert ratio == pytest.approx({"ssgv3_21": 0.2192, "ssgv3_53": 0.2713}[name], abs=5e-4)
+    assert ratio == pytest.approx({"ssgv3_ablation_21": 0.2192, "ssgv3_ablation_53": 0.2713}[name], abs=5e-4)
 
 
 def _match_plain(block: SacResidualBlock) -> SacResidualBlock:
@@ -192,17 +192,17 @@ def test_pre_attention_blocks(block):
 
 
 def test_create_model_plain_defaults():
-    model = create_model("ssgv3_21", block="plain")
-    assert isinstance(model, SqueezeSegV3)
+    model = create_model("ssgv3_ablation_21", block="plain")
+    assert isinstance(model, SqueezeSegV3Ablation)
     assert (model.depth, model.block, model.width, model.num_classes) == (21, "plain", 1.0, 20)
     assert model.stage_channels == (64, 128, 256, 256, 256)
-    assert create_model("ssgv3_53", block="plain", width=0.125).depth == 53
+    assert create_model("ssgv3_ablation_53", block="plain", width=0.125).depth == 53
     # A sidecar that records depth rebuilds the same model.
-    assert create_model("ssgv3_21", depth=21, block="plain", width=0.125).depth == 21
+    assert create_model("ssgv3_ablation_21", depth=21, block="plain", width=0.125).depth == 21
 
 
 def test_bad_input():
-    model = SqueezeSegV3(block="plain", **SMALL).eval()
+    model = SqueezeSegV3Ablation(block="plain", **SMALL).eval()
     with pytest.raises(ValueError, match=r"input must have 5 channels"):
         model(rand(1, 4, 8, 32))
     with pytest.raises(ValueError, match=r"input width must be a multiple of 8"):
@@ -215,20 +215,20 @@ def test_bad_input():
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"block must be one of \('plain', 'S'.*'CAM'\)"):
-        SqueezeSegV3(block="SAC")
+        SqueezeSegV3Ablation(block="SAC")
     with pytest.raises(ValueError, match=r"block must be one of"):
-        create_model("ssgv3_21", block="conv")
+        create_model("ssgv3_ablation_21", block="conv")
     with pytest.raises(ValueError, match=r"block must be one of"):
         SacResidualBlock(8, "OISK")
     with pytest.raises(ValueError, match=r"depth must be one of \(21, 53\)"):
-        SqueezeSegV3(depth=34)
+        SqueezeSegV3Ablation(depth=34)
     with pytest.raises(ValueError, match=r"depth is fixed to 21"):
-        create_model("ssgv3_21", depth=53)
+        create_model("ssgv3_ablation_21", depth=53)
     with pytest.raises(ValueError, match=r"in_channels"):
-        SqueezeSegV3(in_channels=3)
+        SqueezeSegV3Ablation(in_channels=3)
     with pytest.raises(ValueError, match=r"width"):
-        SqueezeSegV3(width=0)
+        SqueezeSegV3Ablation(width=0)
     with pytest.raises(ValueError, match=r"num_classes"):
-        SqueezeSegV3(num_classes=0)
+        SqueezeSegV3Ablation(num_classes=0)
     with pytest.raises(ValueError, match=r"dropout"):
-        SqueezeSegV3(dropout=1.0)
+        SqueezeSegV3Ablation(dropout=1.0)
