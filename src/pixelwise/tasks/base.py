@@ -19,7 +19,8 @@ and implements
     ``metrics.json`` and ``report.html``), :meth:`predict` (files in, files out),
   * :meth:`demo` (its part of the main job, with a time budget) and :meth:`bench`.
 Trained models come back through :func:`pixelwise.tasks.load_run` as one :class:`LoadedRun` type;
-a task adds what it needs at load time in :meth:`attach`.
+a task adds what it needs at load time in :meth:`attach`, and may accept models in a format of its
+own through :meth:`load_foreign`.
 """
 
 from __future__ import annotations
@@ -168,6 +169,14 @@ class Task:
                      full_config=config_to_dict(cfg), resume=resume, log=log)
 
     # ------------------------------------------------------------------ using trained models
+
+    def load_foreign(self, spec: str, log: Log) -> LoadedRun | None:
+        """The model ``--model spec`` names when ``spec`` is in a format of this task's own (e.g.
+        lidar's ``official:<folder>``, another code base's checkpoint converted on the fly), on the
+        CPU; None (the default) when it is not. :func:`~pixelwise.tasks.load_run` asks before it
+        looks for run folders, checkpoints and zoo names, then moves the model to the device, sets
+        eval mode and runs :meth:`attach`."""
+        return None
 
     def attach(self, loaded: LoadedRun, options: argparse.Namespace | None, log: Log) -> LoadedRun:
         """Add what evaluation / prediction need beyond the network (default: nothing)."""

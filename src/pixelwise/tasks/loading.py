@@ -11,7 +11,7 @@ from ..engine import config_from_dict, latest_checkpoint, load_checkpoint, load_
 from ..models import create_model, list_models, model_task, suggest
 from ..zoo import list_zoo, read_card
 from .base import LoadedRun
-from .registry import get_task
+from .registry import get_task, list_tasks
 
 __all__ = ["RunLoadError", "load_run", "resolve_run_path"]
 
@@ -56,10 +56,16 @@ def resolve_run_path(spec: str, task: str | None = None) -> Path | str:
 def load_run(spec: str | Path, *, task: str | None = None, device: str = "cpu",
              options: argparse.Namespace | None = None, log: Callable[[str], Any] = print) -> LoadedRun:
     """Load a trained model for ``task`` (any task when None) from a run folder, a checkpoint
-    (stem, ``.json`` or ``.safetensors``) or a zoo name, on ``device``, in eval mode; the task then
-    attaches what evaluation and prediction need (:meth:`~.base.Task.attach`)."""
+    (stem, ``.json`` or ``.safetensors``), a zoo name or a format the task reads itself
+    (:meth:`~.base.Task.load_foreign`), on ``device``, in eval mode; the task then attaches what
+    evaluation and prediction need (:meth:`~.base.Task.attach`)."""
     spec = str(spec)
     dev = resolve_device(device)
+    for handler in [get_task(name) for name in list_tasks() if task is None or name == task]:
+        foreign = handler.load_foreign(spec, log)  # a task's own format (Task.load_foreign)
+        if foreign is not None:
+            foreign.model = foreign.model.to(dev).eval()
+            return handler.attach(foreign, options, log)
     where = resolve_run_path(spec, task)
     if isinstance(where, str):  # a zoo entry
         card = read_card(where).card

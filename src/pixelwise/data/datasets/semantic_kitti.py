@@ -281,11 +281,34 @@ class LabelMap:
             raise FormatError(f"{path}: not UTF-8 text ({exc})") from exc
         except yaml.YAMLError as exc:
             raise FormatError(f"{path}: not valid yaml ({exc})") from exc
+        return cls.from_dict(doc, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict, *, source: str = "label map") -> LabelMap:
+        """Build a label map from a SemanticKITTI-style mapping (a parsed label yaml).
+
+        Args:
+            doc: a mapping with the keys ``labels``, ``color_map`` (BGR), ``content``,
+                ``learning_map`` and ``learning_map_inv`` (other keys, e.g. ``learning_ignore``
+                and ``split``, are ignored); the training class names are the raw names of
+                ``learning_map_inv``.
+            source: what the message of an error names (a file, ``data_cfg.yaml``...).
+
+        Returns:
+            The :class:`LabelMap`.
+
+        Raises:
+            FormatError: ``doc`` is not a mapping, lacks a key, or the maps are inconsistent.
+
+        Example:
+            >>> LabelMap.from_dict(LabelMap.default().to_dict()) == LabelMap.default()
+            True
+        """
         if not isinstance(doc, dict):
-            raise FormatError(f"{path}: expected a yaml mapping at the top level, got {type(doc).__name__}")
+            raise FormatError(f"{source}: expected a yaml mapping at the top level, got {type(doc).__name__}")
         for key in _YAML_KEYS:
             if key not in doc:
-                raise FormatError(f"{path}: missing key {key!r} (needs {', '.join(_YAML_KEYS)})")
+                raise FormatError(f"{source}: missing key {key!r} (needs {', '.join(_YAML_KEYS)})")
         try:
             raw_names = _int_key_dict(doc["labels"], "labels", str)
             bgr = _int_key_dict(doc["color_map"], "color_map", list)
@@ -308,7 +331,25 @@ class LabelMap:
                 raw_frequencies=doc["content"],
             )
         except (TypeError, ValueError) as exc:
-            raise FormatError(f"{path}: {exc}") from exc
+            raise FormatError(f"{source}: {exc}") from exc
+
+    def to_dict(self) -> dict:
+        """The SemanticKITTI label-yaml mapping of this map (``labels``, ``color_map`` in BGR,
+        ``content``, ``learning_map``, ``learning_map_inv``, ``learning_ignore``), plain ints,
+        floats and lists so ``yaml.safe_dump`` writes it.
+
+        A raw id that is not the target of ``learning_map_inv`` gets the colour of the training
+        class it maps to (this map keeps one colour per training class). ``learning_ignore``
+        marks training id 0 ("unlabeled") only.
+        """
+        return {
+            "labels": {raw: self.raw_names.get(raw, self.names[t]) for raw, t in sorted(self.learning_map.items())},
+            "color_map": {raw: [int(c) for c in self.colors[t][::-1]] for raw, t in sorted(self.learning_map.items())},
+            "content": {raw: float(self.raw_frequencies.get(raw, 0.0)) for raw in sorted(self.learning_map)},
+            "learning_map": dict(sorted(self.learning_map.items())),
+            "learning_map_inv": dict(sorted(self.learning_map_inv.items())),
+            "learning_ignore": {t: t == IGNORE_INDEX for t in range(self.num_classes)},
+        }
 
     def to_train(self, raw_semantic: np.ndarray) -> np.ndarray:
         """Map raw semantic ids to training ids.

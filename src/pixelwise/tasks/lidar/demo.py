@@ -1,4 +1,4 @@
-"""The LiDAR part of ``pixelwise demo``: SqueezeSegV3-21 (SAC-ISK) trained for a few minutes on
+"""The LiDAR part of ``pixelwise demo``: the released SqueezeSegV3-21 trained for a few minutes on
 synthetic 64-beam scans, then evaluated per point (with and without kNN) on real SemanticKITTI
 scans when a folder of them is given, else on held-out synthetic scans.
 
@@ -60,7 +60,7 @@ def run_lidar_demo(task: Task, out: Path, *, scans: str | Path | None = None, bu
     if (run_dir / "model.json").exists():
         log(f"lidar: reusing {run_dir}")
     else:
-        log(f"lidar: training SSGV3-21 (SAC-ISK, width x{budget.width}) for {budget.steps} steps on synthetic scans")
+        log(f"lidar: training the released SSGV3-21 (width x{budget.width}) for {budget.steps} steps on synthetic scans")
         result = task.train(budget.config(seed, quiet), run_dir, resume=latest_checkpoint(run_dir) is not None,
                             log=log)
         if result.interrupted:
@@ -79,7 +79,7 @@ def run_lidar_demo(task: Task, out: Path, *, scans: str | Path | None = None, bu
                "budget": {"steps": budget.steps, "batch_size": budget.batch_size, "width": budget.width,
                           "image_width": budget.image_width, "train_scans": budget.train_scans}}
     report = lidar_report(result, title="pixelwise demo: LiDAR segmentation (SqueezeSegV3-21)",
-                          description=f"SSGV3-21 with SAC-ISK at x{budget.width} channels, trained {budget.steps} "
+                          description=f"the released SSGV3-21 at x{budget.width} channels, trained {budget.steps} "
                                       f"steps on {budget.train_scans} synthetic scans, evaluated on {len(records)} "
                                       f"{data}").write(out / "report.html")
     scores = result["scores"]

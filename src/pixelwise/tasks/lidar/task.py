@@ -1,5 +1,6 @@
 """LiDAR point-cloud segmentation (SqueezeSegV3, Xu et al. 2020) behind the Task contract:
-``pixelwise lidar synth|train|eval|predict``, its demo part and its benchmark.
+``pixelwise lidar synth|train|eval|predict|import-official``, its demo part and its
+benchmark.
 
 Scans are projected to range images (:mod:`pixelwise.data.transforms.spherical_projection`),
 segmented by a SqueezeSegV3 network (:mod:`pixelwise.models.squeezeseg`), and the per-pixel
@@ -32,6 +33,7 @@ from . import bench
 from .config import ABLATION_MODELS, MODELS, LidarConfig
 from .demo import LidarDemoBudget, run_lidar_demo
 from .inference import evaluate_scans, predict_scans, range_image_scores, scores_json
+from .official import OFFICIAL_PREFIX, import_official, load_official
 from .report import lidar_report
 from .scans import dataset_records, prepare_synthetic
 
@@ -57,6 +59,13 @@ def segmentation_loss(weights: torch.Tensor):
 def _synth(options, log) -> int:
     root = prepare_synthetic(Path(options.out), options.scans, options.val_scans, options.seed, log=log)
     print(f"wrote {options.scans} training and {options.val_scans} validation scans under {root / 'sequences'}")
+    return 0
+
+
+def _import_official(options, log) -> int:
+    out = import_official(options.folder, options.out, log=log)
+    print(f"imported {options.folder} into {out}; evaluate with: pixelwise lidar eval --model {out} --data <folder> "
+          f"--out <folder>")
     return 0
 
 
@@ -105,7 +114,13 @@ class LidarTask(Task):
         Option("--scans", "training scans (sequence 00)", type=parse_positive_int, default=400),
         Option("--val-scans", "validation scans (sequence 08)", type=parse_positive_int, default=16),
         Option("--seed", "seed of the generated scenes", type=int, default=0),
-    ), _synth),)
+    ), _synth), Verb("import-official", "convert an official SqueezeSegV3 log folder (backbone, segmentation_decoder, "
+                                        "segmentation_head1..5, arch_cfg.yaml, data_cfg.yaml) into a run folder", (
+        Option("--folder", "the official log folder", required=True),
+        Option("--out", "run folder to write (model.safetensors + .json, config.yaml, imported.json)", required=True),
+    ), _import_official))
+    model_help = (f"a trained run folder, checkpoint, zoo name, or {OFFICIAL_PREFIX}<folder> (an official "
+                  f"SqueezeSegV3 log folder, converted on the fly)")
     eval_help = "point-level IoU per class, with and without kNN; metrics.json and report.html"
     predict_help = "submission-ready .label files (plus PNG / PLY) for a folder of scans"
     demo_budget_s = 300
@@ -152,6 +167,12 @@ class LidarTask(Task):
         return validate
 
     # ------------------------------------------------------------------ using trained models
+
+    def load_foreign(self, spec: str, log) -> LoadedRun | None:
+        """``official:<folder>``: an official SqueezeSegV3 log folder (:mod:`.official`)."""
+        if not spec.startswith(OFFICIAL_PREFIX):
+            return None
+        return load_official(spec[len(OFFICIAL_PREFIX):], source=spec)
 
     def attach(self, loaded: LoadedRun, options, log) -> LoadedRun:
         """The range-image projection and kNN settings the model was trained with."""
