@@ -284,3 +284,13 @@ def test_write_scan_then_train_labels_are_checked(tmp_path):
     np.zeros(9, np.uint32).tofile(seq / "labels" / "000000.label")
     assert main(["lidar", "train", "--out", str(tmp_path / "r"), "--data", str(tmp_path),
                  "--set", 'train_sequences=["00"]', "--set", "val_sequences=[]", *TINY]) == 2
+
+
+def test_config_rejects_blocks_on_the_released_network_and_bad_knn_modes():
+    with pytest.raises(ValueError, match="ssgv3_ablation_21"):
+        LidarConfig(block="plain").check()
+    LidarConfig(model="ssgv3_ablation_21", block="plain").check()
+    with pytest.raises(ValueError, match="block: expected one of"):
+        LidarConfig(model="ssgv3_ablation_21", block="OISK").check()
+    with pytest.raises(ValueError, match="knn.mode must be one of default, reference"):
+        LidarConfig(knn=KnnConfig(mode="Reference")).check()

@@ -108,6 +108,9 @@ def test_bad_arguments_and_input():
         create_model("ssgv3_21", depth=53)
     with pytest.raises(ValueError, match="width"):
         SqueezeSegV3(width=0)
+    # A run saved by the old ssgv3_21 (the Table-3 network) names its block: say where it went.
+    with pytest.raises(ValueError, match="now ssgv3_ablation_21"):
+        create_model("ssgv3_21", block="ISK")
     with pytest.raises(ValueError, match="in_channels"):
         SqueezeSegV3(in_channels=3)
     model = create_model("ssgv3_21", width=0.125).eval()

@@ -221,6 +221,10 @@ def _fixed_depth(depth: int, other: int):
     """A registered builder whose depth is fixed by its name (a sidecar may still record it)."""
 
     def build(**kwargs) -> SqueezeSegV3:
+        if "block" in kwargs:
+            raise ValueError(f"block: ssgv3_{depth} is the released network (SAC blocks throughout) and takes no "
+                             f"block; runs saved before the released network existed used the Table-3 network, "
+                             f"now ssgv3_ablation_{depth} (block={kwargs['block']!r})")
         given = kwargs.pop("depth", depth)
         if given != depth:
             raise ValueError(f"depth is fixed to {depth} by ssgv3_{depth}, got {given!r}; use ssgv3_{other}")

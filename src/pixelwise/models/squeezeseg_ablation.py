@@ -90,6 +90,8 @@ from ..nn.pac import PacConv2d
 from ..nn.sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 from .registry import register_model
 
+__all__ = ["BLOCK_TYPES", "SacResidualBlock", "SqueezeSegV3Ablation", "ssgv3_ablation_21", "ssgv3_ablation_53"]
+
 BLOCK_TYPES = ("plain", "S", "IS", "SK", "ISK", "PAC", "SE", "CBAM", "CAM")
 STAGE_CHANNELS = (64, 128, 256, 256, 256)
 STAGE_BLOCKS = {21: (1, 1, 2, 2, 1), 53: (1, 2, 8, 8, 4)}

@@ -68,7 +68,7 @@ import torch.nn.functional as F
 
 from ..checks import WrongTypeError, check_choice, check_float, check_int, check_odd, check_positive_int
 
-__all__ = ["KNN_MODES", "knn_refine"]
+__all__ = ["KNN_MODES", "inverse_gaussian_weights", "knn_refine", "reference_inverse_gaussian_weights"]
 
 KNN_MODES = ("default", "reference")  # our documented rule; RangeNet++'s KNN.py point for point
 

@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 
 from ...data.datasets.semantic_kitti import SPLITS
 from ...data.transforms.spherical_projection import SENSOR_MEANS, SENSOR_STDS, ProjectionConfig
+from ...checks import check_choice
 from ...engine import OptimizerConfig, TrainConfig
+from ...models.squeezeseg_ablation import BLOCK_TYPES
+from ...ops.range_knn import KNN_MODES
 
 __all__ = ["ABLATION_BLOCKS", "ABLATION_MODELS", "MODELS", "OFFICIAL_MODELS", "KnnConfig", "LidarConfig"]
 
 OFFICIAL_MODELS = ("ssgv3_21", "ssgv3_53")                    # the released network (SAC blocks)
 ABLATION_MODELS = ("ssgv3_ablation_21", "ssgv3_ablation_53")  # the Table-3 network, block swappable
 MODELS = OFFICIAL_MODELS + ABLATION_MODELS
-ABLATION_BLOCKS = ("plain", "S", "IS", "SK", "ISK", "PAC", "SE", "CBAM", "CAM")
+ABLATION_BLOCKS = BLOCK_TYPES
 
 
 def _paper_training() -> TrainConfig:
@@ -80,6 +83,7 @@ class LidarConfig:
         if self.warmup_epochs < 0 or not 0 < self.epoch_decay <= 1:
             raise ValueError(f"warmup_epochs must be >= 0 and epoch_decay in (0, 1], got {self.warmup_epochs}, "
                              f"{self.epoch_decay}")
+        check_choice(self.knn.mode, "knn.mode", KNN_MODES)
         self.projection()
 
     def projection(self) -> ProjectionConfig:

@@ -55,7 +55,7 @@ from ...models.squeezeseg import SqueezeSegV3
 from ..base import LoadedRun
 from .config import KnnConfig, LidarConfig
 
-__all__ = ["ARCH_FILE", "COMPILED_KEY_TABLE", "DATA_FILE", "KEY_TABLE", "OFFICIAL_FILES", "OFFICIAL_PREFIX", "WIDTH_KEY", "KeyRule",
+__all__ = ["ARCH_FILE", "COMPILED_KEY_TABLE", "DATA_FILE", "KEY_TABLE", "official_key_to_ours", "our_key_to_official", "OFFICIAL_FILES", "OFFICIAL_PREFIX", "WIDTH_KEY", "KeyRule",
            "OfficialCheckpoint", "OfficialCheckpointError", "import_official", "load_official",
            "official_to_ours", "ours_to_official", "read_official_folder", "write_official_folder"]
 
@@ -148,8 +148,9 @@ def _compile(pattern: str, values: dict[str, str]) -> re.Pattern:
 
 
 # The key table with its patterns compiled: (row, official "file/key" regex, our key regex).
-COMPILED_KEY_TABLE = [(rule, _compile(f"{rule.file}/{rule.official}", _OFFICIAL_VALUES), _compile(rule.ours, _OUR_VALUES))
-             for rule in KEY_TABLE]
+COMPILED_KEY_TABLE = [
+    (rule, _compile(f"{rule.file}/{rule.official}", _OFFICIAL_VALUES), _compile(rule.ours, _OUR_VALUES))
+    for rule in KEY_TABLE]
 
 
 def _renumber(values: dict[str, str], to_ours: bool) -> dict[str, Any]:
@@ -408,7 +409,7 @@ def _arch_settings(arch: dict, path: Path) -> tuple[int, float, LidarConfig]:
             raise OfficialCheckpointError(f"{path}: backbone.extra.{WIDTH_KEY} must be > 0, got {width}")
     sensor = "dataset.sensor"
     knn = KnnConfig(
-        enabled=bool(_get(arch, "post.KNN.use", path, bool)),
+        # post.KNN.use is not taken: here kNN runs unless --no-knn (eval reports both anyway).
         k=_get(arch, "post.KNN.params.knn", path, int),
         window=_get(arch, "post.KNN.params.search", path, int),
         sigma=float(_get(arch, "post.KNN.params.sigma", path, (int, float))),
@@ -568,7 +569,8 @@ def write_official_folder(model: torch.nn.Module, folder: str | Path, *, config:
     folder.mkdir(parents=True, exist_ok=True)
     for name, state in files.items():
         buffer = io.BytesIO()
-        torch.save(state, buffer)
+        # The legacy (pre-zip) format: the official code pins torch 1.1, which cannot read zip files.
+        torch.save(state, buffer, _use_new_zipfile_serialization=False)
         write_bytes_atomic(folder / name, buffer.getvalue())
     data = {"name": "kitti", **label_map.to_dict(),
             "split": {name: list(seqs) for name, seqs in SPLITS.items()}}
