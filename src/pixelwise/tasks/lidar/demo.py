@@ -46,6 +46,19 @@ class LidarDemoBudget:
                                                                        weight_decay=1e-4)))
 
 
+def _stale(run_dir: Path, task: Task, log) -> bool:
+    """A finished demo run this version cannot load (e.g. one trained before ``ssgv3_21`` became the
+    released network) is moved aside to ``run.stale-<time>`` and retrained, not reused."""
+    try:
+        load_run(run_dir, task=task.name, log=lambda message: None)
+        return False
+    except ValueError as err:
+        aside = run_dir.with_name(f"{run_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(aside)
+        log(f"lidar: {run_dir} cannot be reused ({str(err).splitlines()[0]}); moved to {aside}, retraining")
+        return True
+
+
 def run_lidar_demo(task: Task, out: Path, *, scans: str | Path | None = None, budget: LidarDemoBudget | None = None,
                    seed: int = 0, quiet: bool = False, log=print) -> DemoResult:
     """Train (or reuse) the demo model in ``out/run`` with ``task.train``, evaluate on ``scans``
@@ -57,7 +70,7 @@ def run_lidar_demo(task: Task, out: Path, *, scans: str | Path | None = None, bu
         raise FileNotFoundError(f"--lidar-scans {scans}: no such file or folder")
     run_dir = out / "run"
     started = time.perf_counter()
-    if (run_dir / "model.json").exists():
+    if (run_dir / "model.json").exists() and not _stale(run_dir, task, log):
         log(f"lidar: reusing {run_dir}")
     else:
         log(f"lidar: training the released SSGV3-21 (width x{budget.width}) for {budget.steps} steps on synthetic scans")
