@@ -8,3 +8,8 @@ from .boundaries import BoundaryPR, boundaries_from_segmentation, match_boundari
 __all__ = ["endpoint_error", "mae", "rmse", "ConfusionAccumulator", "SegmentationScores", "confusion_matrix",
            "segmentation_scores", "IOU_THRESHOLDS", "InstanceAP", "ProposalRecall", "mask_iou", "voc_ap",
            "BoundaryPR", "boundaries_from_segmentation", "match_boundaries"]
+from .depth import DEPTH_METRICS, DepthMetricAccumulator, depth_metrics
+from .normals import NORMAL_THRESHOLDS, angular_errors, normal_metrics
+
+__all__ += ["DEPTH_METRICS", "DepthMetricAccumulator", "depth_metrics", "NORMAL_THRESHOLDS", "angular_errors",
+            "normal_metrics"]

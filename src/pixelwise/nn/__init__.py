@@ -32,3 +32,7 @@ __all__ = [
     "DenseCRF",
     "convert_to_pac",
 ]
+
+from .gating import DepthAwareGating, MultiPool, PagResidual, RecurrentRefinement  # noqa: E402
+
+__all__ += ["DepthAwareGating", "RecurrentRefinement", "PagResidual", "MultiPool"]

@@ -33,3 +33,7 @@ __all__ += ["knn_refine"]
 from .mean_shift import euclidean_mean_shift_step, kappa_from_margin, mean_shift_step, recurrent_mean_shift  # noqa: E402
 
 __all__ += ["kappa_from_margin", "mean_shift_step", "recurrent_mean_shift", "euclidean_mean_shift_step"]
+
+from .gating import annealed_tau, bin_gate, depth_bins, gated_sum, gumbel_gate, gumbel_noise, kl_sparsity  # noqa: E402
+
+__all__ += ["depth_bins", "bin_gate", "gated_sum", "gumbel_noise", "gumbel_gate", "kl_sparsity", "annealed_tau"]
