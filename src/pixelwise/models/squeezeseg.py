@@ -49,12 +49,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_float, check_int, check_positive_int, check_tensor
+from ..checks import check_float, check_int, check_positive_int
 from ..nn.blocks import conv_norm_act, scale_channels
 from ..nn.sac import SacBlock
 from .registry import register_model
 
-__all__ = ["SqueezeSegV3", "ssgv3_21", "ssgv3_53"]
+__all__ = ["SqueezeSegV3", "check_range_image", "ssgv3_21", "ssgv3_53"]
 
 STAGE_CHANNELS = ((32, 64), (64, 128), (128, 256), (256, 256), (256, 256))
 STAGE_BLOCKS = {21: (1, 1, 2, 2, 1), 53: (1, 2, 8, 8, 4)}
@@ -65,6 +65,22 @@ STEM_CHANNELS = 32
 NEGATIVE_SLOPE = 0.1
 BN_MOMENTUM = 0.01  # the release's bn_d (its SAC blocks keep PyTorch's 0.1)
 MIN_CHANNELS = 4
+
+
+def check_range_image(x, in_channels: int) -> None:
+    """A ``(B, in_channels, H, W)`` floating-point range image whose width is a multiple of 8 (the
+    three width halvings of both SqueezeSegV3 networks); the errors name ``input``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"input must have a floating-point dtype, got {x.dtype}")
+    if x.dim() != 4:
+        raise ValueError(f"input must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"input must have {in_channels} channels (range, x, y, z, remission), got shape "
+                         f"{tuple(x.shape)}")
+    if x.shape[-1] % 8 != 0 or x.shape[-1] == 0:
+        raise ValueError(f"input width must be a multiple of 8 (three width halvings), got shape {tuple(x.shape)}")
 
 
 def _lrelu() -> nn.LeakyReLU:
@@ -169,20 +185,9 @@ class SqueezeSegV3(nn.Module):
             nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(ch(c), num_classes, k, padding=k // 2))
             for c, k in ((32, 3), (64, 1), (128, 1), (256, 1), (256, 1)))
 
-    def _check_input(self, x) -> None:
-        check_tensor(x, "input", 4)
-        if not x.is_floating_point():
-            raise TypeError(f"input must have a floating-point dtype, got {x.dtype}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"input must have {self.in_channels} channels (range, x, y, z, remission), "
-                             f"got shape {tuple(x.shape)}")
-        if x.shape[-1] % 8 != 0 or x.shape[-1] == 0:
-            raise ValueError(f"input width must be a multiple of 8 (three width halvings), got shape "
-                             f"{tuple(x.shape)}")
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The bottleneck features (width W/8) and the detached skips at widths W, W/2, W/4."""
-        self._check_input(x)
+        check_range_image(x, self.in_channels)
         xyz = x[:, 1:4]
         y = self.stem(x)
         skips = []

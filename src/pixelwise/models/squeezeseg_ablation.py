@@ -89,6 +89,7 @@ from ..nn.blocks import BasicBlock, conv_norm_act, scale_channels
 from ..nn.pac import PacConv2d
 from ..nn.sac import CAM, CBAM, SacConv2d, SqueezeExcitation
 from .registry import register_model
+from .squeezeseg import check_range_image
 
 __all__ = ["BLOCK_TYPES", "SacResidualBlock", "SqueezeSegV3Ablation", "ssgv3_ablation_21", "ssgv3_ablation_53"]
 
@@ -281,23 +282,9 @@ class SqueezeSegV3Ablation(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def _check_input(self, x) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"input must have a floating-point dtype, got {x.dtype}")
-        if x.dim() != 4:
-            raise ValueError(f"input must be 4-D (B, C, H, W), got shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"input must have {self.in_channels} channels (range, x, y, z, remission), "
-                             f"got shape {tuple(x.shape)}")
-        if x.shape[-1] % 8 != 0 or x.shape[-1] == 0:
-            raise ValueError(f"input width must be a multiple of 8 (three width halvings), got shape "
-                             f"{tuple(x.shape)}")
-
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of the five encoder stages (width scales 1, 1/2, 1/4, 1/8, 1/8)."""
-        self._check_input(x)
+        check_range_image(x, self.in_channels)
         raw = x[:, 1:4]
         y, outs = self.stem(x), []
         for stage in self.stages:

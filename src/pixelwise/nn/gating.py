@@ -225,13 +225,7 @@ class PagResidual(nn.Module):
 
     def forward(self, x: torch.Tensor, gate: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        check_tensor(x, "x", 4)
-        if x.shape[1] != self.channels:
-            raise ShapeError(f"x must have {self.channels} channels, got shape {tuple(x.shape)}")
-        if gate is None:
-            gate = self.gate(x, generator)
-        else:
-            _check_gate(gate, x, 1)
+        gate = _input_gate(self, x, gate, generator, 1)
         residual = self.body(x)
         if residual.shape != x.shape:
             raise ShapeError(f"body must keep the shape {tuple(x.shape)}, got {tuple(residual.shape)}")
@@ -244,6 +238,17 @@ class PagResidual(nn.Module):
         if self.last_gate is None:
             raise RuntimeError("sparsity_loss needs a forward pass first")
         return kl_sparsity(self.last_gate, rho)
+
+
+def _input_gate(module, x: torch.Tensor, gate: torch.Tensor | None, generator, categories: int) -> torch.Tensor:
+    """Check ``x`` against ``module.channels``; the given ``gate`` (checked) or ``module.gate(x)``."""
+    check_tensor(x, "x", 4)
+    if x.shape[1] != module.channels:
+        raise ShapeError(f"x must have {module.channels} channels, got shape {tuple(x.shape)}")
+    if gate is None:
+        return module.gate(x, generator)
+    _check_gate(gate, x, categories)
+    return gate
 
 
 class MultiPool(nn.Module):
@@ -288,12 +293,6 @@ class MultiPool(nn.Module):
 
     def forward(self, x: torch.Tensor, gate: torch.Tensor | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        check_tensor(x, "x", 4)
-        if x.shape[1] != self.channels:
-            raise ShapeError(f"x must have {self.channels} channels, got shape {tuple(x.shape)}")
-        if gate is None:
-            gate = self.gate(x, generator)
-        else:
-            _check_gate(gate, x, len(self.dilations))
+        gate = _input_gate(self, x, gate, generator, len(self.dilations))
         self.last_gate = gate.detach()
         return gated_sum([branch(x) for branch in self.branches], gate)
